@@ -1,0 +1,3 @@
+//! The `magic-init` command line.
+
+fn main() {}
