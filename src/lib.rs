@@ -2,5 +2,6 @@
 //! Doersch, Donahue, Darrell, ICLR 2016) as a library; the binary lives in `main.rs`.
 
 pub mod error;
+pub mod layers;
 pub mod proto;
 pub mod prototxt;

@@ -1,0 +1,65 @@
+//! Bias layer: adds a broadcast term — a learned blob of shape bottom.shape[axis .. axis+num_axes],
+//! or a second bottom.
+
+use super::scale::Broadcast;
+use super::{canonical_axis, check_arity, fmt_shape, Layer, Setup, Shape};
+use crate::error::{Error, Result};
+use crate::proto::caffe::LayerParameter;
+
+/// Broadcast addition.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Bias {
+    /// Layout of the term against the bottom.
+    pub bcast: Broadcast,
+    /// Term from the second bottom (no learned blob).
+    pub from_bottom: bool,
+}
+
+impl Bias {
+    /// Parses `bias_param`; 1 or 2 bottoms.
+    pub fn setup(lp: &LayerParameter, bottoms: &[Shape]) -> Result<Setup> {
+        check_arity(lp, (1, 2), (1, 1))?;
+        let p = lp.bias_param.clone().unwrap_or_default();
+        let b = &bottoms[0];
+        let (axis, operand) = if bottoms.len() == 2 {
+            let s = &bottoms[1];
+            let axis = if b.is_empty() {
+                0
+            } else {
+                canonical_axis(p.axis(), b.len(), "bias_param.axis")?
+            };
+            if axis + s.len() > b.len() || b[axis..axis + s.len()] != s[..] {
+                return Err(Error::input(format!(
+                    "bias bottom {} does not match bottom {} at axis {axis}",
+                    fmt_shape(s),
+                    fmt_shape(b)
+                )));
+            }
+            (axis, s.clone())
+        } else {
+            Broadcast::operand_shape(b, p.axis(), p.num_axes(), "bias_param")?
+        };
+        let from_bottom = bottoms.len() == 2;
+        let params = if from_bottom { vec![] } else { vec![operand.clone()] };
+        let layer = Bias { bcast: Broadcast::new(b, axis, &operand), from_bottom };
+        Ok(Setup { layer: Layer::Bias(layer), tops: vec![b.clone()], params })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn per_channel_term() {
+        let lp = LayerParameter {
+            bottom: vec!["a".into()],
+            top: vec!["b".into()],
+            ..Default::default()
+        };
+        let s = Bias::setup(&lp, &[vec![2, 8, 5, 5]]).unwrap();
+        assert_eq!(s.params, vec![vec![8]]);
+        let Layer::Bias(b) = s.layer else { panic!() };
+        assert_eq!(b.bcast, Broadcast { outer: 2, dim: 8, inner: 25 });
+    }
+}

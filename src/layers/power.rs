@@ -1,0 +1,42 @@
+//! Power layer: y = (shift + scale · x)^power; shape-preserving.
+
+use super::{unary_shape, Layer, Setup, Shape};
+use crate::error::Result;
+use crate::proto::caffe::LayerParameter;
+
+/// Parameters of `power_param`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Power {
+    /// Exponent.
+    pub power: f32,
+    /// Input scale.
+    pub scale: f32,
+    /// Input shift.
+    pub shift: f32,
+}
+
+impl Power {
+    /// Parses `power_param` (defaults 1, 1, 0); the top has the bottom's shape.
+    pub fn setup(lp: &LayerParameter, bottoms: &[Shape]) -> Result<Setup> {
+        let shape = unary_shape(lp, bottoms)?;
+        let p = lp.power_param.clone().unwrap_or_default();
+        let layer = Power { power: p.power(), scale: p.scale(), shift: p.shift() };
+        Ok(Setup { layer: Layer::Power(layer), tops: vec![shape], params: vec![] })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_identity() {
+        let lp = LayerParameter {
+            bottom: vec!["a".into()],
+            top: vec!["b".into()],
+            ..Default::default()
+        };
+        let Layer::Power(p) = Power::setup(&lp, &[vec![3]]).unwrap().layer else { panic!() };
+        assert_eq!((p.power, p.scale, p.shift), (1.0, 1.0, 0.0));
+    }
+}

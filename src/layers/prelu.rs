@@ -1,0 +1,53 @@
+//! PReLU layer: ReLU with a learned slope per channel (or one shared slope); blob (C) or (1).
+
+use super::{unary_shape, Layer, Setup, Shape};
+use crate::error::{Error, Result};
+use crate::proto::caffe::LayerParameter;
+
+/// Parametric ReLU.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PReLU {
+    /// One slope for all channels.
+    pub channel_shared: bool,
+    /// Channels (axis 1, or 1 for a 1-axis blob).
+    pub channels: usize,
+}
+
+impl PReLU {
+    /// Parses `prelu_param`; needs at least 2 axes; the top has the bottom's shape.
+    pub fn setup(lp: &LayerParameter, bottoms: &[Shape]) -> Result<Setup> {
+        let shape = unary_shape(lp, bottoms)?;
+        if shape.len() < 2 {
+            return Err(Error::input("PReLU needs a bottom with at least 2 axes"));
+        }
+        let channel_shared = lp.prelu_param.as_ref().is_some_and(|p| p.channel_shared());
+        let channels = shape[1];
+        let params = vec![vec![if channel_shared { 1 } else { channels }]];
+        Ok(Setup {
+            layer: Layer::PReLU(PReLU { channel_shared, channels }),
+            tops: vec![shape],
+            params,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn slope_blob_shape() {
+        let mut lp = LayerParameter {
+            bottom: vec!["a".into()],
+            top: vec!["a".into()],
+            ..Default::default()
+        };
+        assert_eq!(PReLU::setup(&lp, &[vec![2, 16, 3, 3]]).unwrap().params, vec![vec![16]]);
+        lp.prelu_param = Some(crate::proto::caffe::PReLuParameter {
+            channel_shared: Some(true),
+            ..Default::default()
+        });
+        assert_eq!(PReLU::setup(&lp, &[vec![2, 16, 3, 3]]).unwrap().params, vec![vec![1]]);
+        assert!(PReLU::setup(&lp, &[vec![5]]).is_err());
+    }
+}

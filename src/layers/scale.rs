@@ -1,0 +1,154 @@
+//! Scale layer: multiplies by a broadcast factor — a learned blob of shape
+//! bottom.shape[axis .. axis+num_axes], or a second bottom — with an optional learned bias.
+
+use super::{canonical_axis, check_arity, count, fmt_shape, Layer, Setup, Shape};
+use crate::error::{Error, Result};
+use crate::proto::caffe::LayerParameter;
+
+/// How a broadcast operand lines up with the bottom: (outer, dim, inner) counts.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Broadcast {
+    /// Elements before the operand's axes.
+    pub outer: usize,
+    /// Elements of the operand.
+    pub dim: usize,
+    /// Elements after the operand's axes.
+    pub inner: usize,
+}
+
+impl Broadcast {
+    /// The operand shape for `axis`/`num_axes` (−1 = to the end) of a bottom, checked.
+    pub fn operand_shape(
+        bottom: &[usize],
+        axis: i32,
+        num_axes: i32,
+        what: &str,
+    ) -> Result<(usize, Shape)> {
+        let axis = if bottom.is_empty() && axis == 0 {
+            0
+        } else {
+            canonical_axis(axis, bottom.len(), &format!("{what}.axis"))?
+        };
+        if num_axes < -1 {
+            return Err(Error::input(format!("{what}.num_axes must be ≥ −1, got {num_axes}")));
+        }
+        let end = if num_axes == -1 { bottom.len() } else { axis + num_axes as usize };
+        if end > bottom.len() {
+            return Err(Error::input(format!(
+                "{what}: axis {axis} + num_axes {num_axes} exceeds the bottom's {} axes",
+                bottom.len()
+            )));
+        }
+        Ok((axis, bottom[axis..end].to_vec()))
+    }
+
+    /// Counts for an operand of shape `operand` starting at `axis` of `bottom`.
+    pub fn new(bottom: &[usize], axis: usize, operand: &[usize]) -> Broadcast {
+        Broadcast {
+            outer: count(&bottom[..axis]),
+            dim: count(operand),
+            inner: count(&bottom[axis + operand.len()..]),
+        }
+    }
+}
+
+/// Broadcast multiplication.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Scale {
+    /// Layout of the factor against the bottom.
+    pub bcast: Broadcast,
+    /// Factor from the second bottom (no learned factor blob).
+    pub from_bottom: bool,
+    /// Learned bias blob present.
+    pub bias_term: bool,
+}
+
+impl Scale {
+    /// Parses `scale_param`; 1 or 2 bottoms.
+    pub fn setup(lp: &LayerParameter, bottoms: &[Shape]) -> Result<Setup> {
+        check_arity(lp, (1, 2), (1, 1))?;
+        let p = lp.scale_param.clone().unwrap_or_default();
+        let b = &bottoms[0];
+        let (axis, operand) = if bottoms.len() == 2 {
+            let s = &bottoms[1];
+            let axis = if b.is_empty() {
+                0
+            } else {
+                canonical_axis(p.axis(), b.len(), "scale_param.axis")?
+            };
+            if axis + s.len() > b.len() || b[axis..axis + s.len()] != s[..] {
+                return Err(Error::input(format!(
+                    "scale bottom {} does not match bottom {} at axis {axis}",
+                    fmt_shape(s),
+                    fmt_shape(b)
+                )));
+            }
+            (axis, s.clone())
+        } else {
+            Broadcast::operand_shape(b, p.axis(), p.num_axes(), "scale_param")?
+        };
+        let from_bottom = bottoms.len() == 2;
+        let mut params = Vec::new();
+        if !from_bottom {
+            params.push(operand.clone());
+        }
+        if p.bias_term() {
+            params.push(operand.clone());
+        }
+        let layer = Scale {
+            bcast: Broadcast::new(b, axis, &operand),
+            from_bottom,
+            bias_term: p.bias_term(),
+        };
+        Ok(Setup { layer: Layer::Scale(layer), tops: vec![b.clone()], params })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::prototxt::parse;
+
+    fn lp(text: &str) -> LayerParameter {
+        parse(text, "t", "caffe.LayerParameter").unwrap().0
+    }
+
+    #[test]
+    fn per_channel_with_bias() {
+        let s = Scale::setup(
+            &lp(r#"bottom: "a" top: "a" scale_param { bias_term: true }"#),
+            &[vec![2, 8, 5, 5]],
+        )
+        .unwrap();
+        assert_eq!(s.params, vec![vec![8], vec![8]]);
+        let Layer::Scale(sc) = s.layer else { panic!() };
+        assert_eq!(sc.bcast, Broadcast { outer: 2, dim: 8, inner: 25 });
+    }
+
+    #[test]
+    fn num_axes_variants_and_second_bottom() {
+        let s = Scale::setup(
+            &lp(r#"bottom: "a" top: "b" scale_param { num_axes: -1 }"#),
+            &[vec![2, 3, 4]],
+        )
+        .unwrap();
+        assert_eq!(s.params, vec![vec![3, 4]]);
+        let s =
+            Scale::setup(&lp(r#"bottom: "a" top: "b" scale_param { num_axes: 0 }"#), &[vec![2, 3]])
+                .unwrap();
+        assert_eq!(s.params, vec![Vec::<usize>::new()]);
+        let s = Scale::setup(&lp(r#"bottom: "a" bottom: "s" top: "b""#), &[vec![2, 3, 4], vec![3]])
+            .unwrap();
+        assert!(s.params.is_empty());
+        assert!(Scale::setup(
+            &lp(r#"bottom: "a" bottom: "s" top: "b""#),
+            &[vec![2, 3, 4], vec![4]]
+        )
+        .is_err());
+        assert!(Scale::setup(
+            &lp(r#"bottom: "a" top: "b" scale_param { num_axes: 3 }"#),
+            &[vec![2, 3]]
+        )
+        .is_err());
+    }
+}

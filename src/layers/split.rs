@@ -1,0 +1,34 @@
+//! Split layer: copies one bottom to several tops (inserted by the net builder where a blob
+//! feeds several layers, exactly as Caffe's InsertSplits names them).
+
+use super::{check_arity, Layer, Setup, Shape};
+use crate::error::Result;
+use crate::proto::caffe::LayerParameter;
+
+/// Fan-out of one blob.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Split;
+
+impl Split {
+    /// Every top has the bottom's shape.
+    pub fn setup(lp: &LayerParameter, bottoms: &[Shape]) -> Result<Setup> {
+        check_arity(lp, (1, 1), (1, usize::MAX))?;
+        let tops = vec![bottoms[0].clone(); lp.top.len()];
+        Ok(Setup { layer: Layer::Split(Split), tops, params: vec![] })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn copies_shape_to_every_top() {
+        let lp = LayerParameter {
+            bottom: vec!["a".into()],
+            top: vec!["a0".into(), "a1".into(), "a2".into()],
+            ..Default::default()
+        };
+        assert_eq!(Split::setup(&lp, &[vec![2, 5]]).unwrap().tops, vec![vec![2, 5]; 3]);
+    }
+}

@@ -1,0 +1,32 @@
+//! TanH layer: y = tanh(x); shape-preserving.
+
+use super::{unary_shape, Layer, Setup, Shape};
+use crate::error::Result;
+use crate::proto::caffe::LayerParameter;
+
+/// The hyperbolic tangent (no parameters).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TanH;
+
+impl TanH {
+    /// The top has the bottom's shape.
+    pub fn setup(lp: &LayerParameter, bottoms: &[Shape]) -> Result<Setup> {
+        let shape = unary_shape(lp, bottoms)?;
+        Ok(Setup { layer: Layer::TanH(TanH), tops: vec![shape], params: vec![] })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keeps_shape() {
+        let lp = LayerParameter {
+            bottom: vec!["a".into()],
+            top: vec!["b".into()],
+            ..Default::default()
+        };
+        assert_eq!(TanH::setup(&lp, &[vec![4, 5, 1]]).unwrap().tops, vec![vec![4, 5, 1]]);
+    }
+}
