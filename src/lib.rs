@@ -1,7 +1,13 @@
 //! magic-init: data-dependent initialization of Caffe convolutional networks (Krähenbühl,
 //! Doersch, Donahue, Darrell, ICLR 2016) as a library; the binary lives in `main.rs`.
 
+pub mod cli;
 pub mod error;
+pub mod info;
+pub mod io;
+pub mod json;
 pub mod layers;
+pub mod net;
 pub mod proto;
 pub mod prototxt;
+pub mod upgrade;

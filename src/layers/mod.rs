@@ -330,3 +330,28 @@ pub fn unary_shape(lp: &LayerParameter, bottoms: &[Shape]) -> Result<Shape> {
     check_arity(lp, (1, 1), (1, 1))?;
     Ok(bottoms[0].clone())
 }
+
+/// The shape a `BlobProto` declares: `shape.dim` if present, else the legacy
+/// (num, channels, height, width).
+pub fn blob_proto_shape(b: &crate::proto::caffe::BlobProto) -> Shape {
+    if let Some(s) = &b.shape {
+        return s.dim.iter().map(|&d| d.max(0) as usize).collect();
+    }
+    [b.num(), b.channels(), b.height(), b.width()].iter().map(|&d| d.max(0) as usize).collect()
+}
+
+/// Caffe's `Blob::ShapeEquals`: with legacy dims, compare (num, channels, height, width) to the
+/// target shape right-aligned and padded with 1 on the left; otherwise `shape.dim` must be equal.
+pub fn legacy_shape_matches(b: &crate::proto::caffe::BlobProto, target: &[usize]) -> bool {
+    let legacy = b.num.is_some() || b.channels.is_some() || b.height.is_some() || b.width.is_some();
+    if legacy {
+        if target.len() > 4 {
+            return false;
+        }
+        let mut padded = vec![1usize; 4 - target.len()];
+        padded.extend_from_slice(target);
+        let dims = [b.num(), b.channels(), b.height(), b.width()];
+        return dims.iter().zip(&padded).all(|(&d, &t)| d >= 0 && d as usize == t);
+    }
+    blob_proto_shape(b) == target
+}

@@ -1,0 +1,300 @@
+//! Command line: raw arguments (lexopt, with the original script's single-dash long flags such as
+//! `-nit` accepted) → a validated [`Command`]. Every parsed option is carried into the command.
+
+use crate::error::{Error, Result};
+use crate::layers::input::InputOverride;
+use crate::net::BuildOptions;
+use crate::proto::caffe::Phase;
+use std::ffi::OsString;
+use std::path::PathBuf;
+
+/// Single-dash long flags of the original `magic_init.py`, rewritten to `--name` before lexopt.
+const SINGLE_DASH_LONG: &[&str] = &["-nit", "-bs", "-cs", "-nc", "-sm"];
+
+/// A validated command.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Command {
+    /// Print usage.
+    Help,
+    /// Print the version.
+    Version,
+    /// `info`: layers, shapes, parameters, multiply-adds.
+    Info(InfoArgs),
+    /// `upgrade`: print the net in current (V2) text format.
+    Upgrade(UpgradeArgs),
+}
+
+/// Options of `info`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct InfoArgs {
+    /// The prototxt.
+    pub prototxt: PathBuf,
+    /// JSON instead of a table.
+    pub json: bool,
+    /// Phase, input shape and batch overrides.
+    pub build: BuildArgs,
+}
+
+/// Options of `upgrade`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct UpgradeArgs {
+    /// Input prototxt (any version).
+    pub input: PathBuf,
+    /// Output path; standard output when absent.
+    pub output: Option<PathBuf>,
+}
+
+/// Net-building options shared by the commands that build a net.
+#[derive(Clone, Debug, PartialEq)]
+pub struct BuildArgs {
+    /// `--phase train|test`.
+    pub phase: Phase,
+    /// `--input-shape C,H,W`.
+    pub input_shape: Option<Vec<usize>>,
+    /// `-bs N` (batch size).
+    pub batch: Option<usize>,
+}
+
+impl Default for BuildArgs {
+    fn default() -> Self {
+        BuildArgs { phase: Phase::Train, input_shape: None, batch: None }
+    }
+}
+
+impl BuildArgs {
+    /// The net builder's options.
+    pub fn options(&self) -> BuildOptions {
+        BuildOptions {
+            phase: self.phase,
+            input: InputOverride { item_shape: self.input_shape.clone(), batch: self.batch },
+        }
+    }
+}
+
+/// Usage text.
+pub const USAGE: &str = "\
+magic-init — data-dependent initialization of Caffe networks (Krähenbühl et al., ICLR 2016)
+
+USAGE:
+    magic-init info PROTOTXT [--json] [--phase train|test] [--input-shape C,H,W] [-bs N]
+    magic-init upgrade IN.prototxt [OUT.prototxt]
+    magic-init -h | --help | --version
+
+COMMANDS:
+    info       one row per layer: name, type, bottoms → tops, top shapes, parameter count,
+               multiply-adds per image; totals. --json for machines.
+    upgrade    print a net (V1 `layers` or legacy input fields included) in current text format.
+
+NET OPTIONS:
+    --phase train|test     phase for include/exclude rules, Dropout and BatchNorm [train]
+    --input-shape C,H,W    shape of one input item (overrides the prototxt's data layer)
+    -bs, --batch-size N    batch size (overrides the prototxt's)
+
+Exit codes: 0 success, 1 runtime failure, 2 usage or input error.
+";
+
+fn usage_error(msg: impl std::fmt::Display) -> Error {
+    Error::input(format!("{msg}\n(run `magic-init --help` for usage)"))
+}
+
+fn value<T: std::str::FromStr>(p: &mut lexopt::Parser, flag: &str) -> Result<T> {
+    let v = p.value().map_err(|e| usage_error(format!("{flag}: {e}")))?;
+    let s = v.into_string().map_err(|_| usage_error(format!("{flag}: value is not UTF-8")))?;
+    s.trim().parse().map_err(|_| usage_error(format!("{flag}: invalid value {s:?}")))
+}
+
+fn string_value(p: &mut lexopt::Parser, flag: &str) -> Result<String> {
+    let v = p.value().map_err(|e| usage_error(format!("{flag}: {e}")))?;
+    v.into_string().map_err(|_| usage_error(format!("{flag}: value is not UTF-8")))
+}
+
+/// Parses `C,H,W` (or any number of positive comma-separated dims).
+pub fn parse_dims(s: &str, flag: &str) -> Result<Vec<usize>> {
+    let dims: Option<Vec<usize>> = s
+        .split([',', 'x', '×'])
+        .map(|d| d.trim().parse().ok().filter(|&d: &usize| d > 0))
+        .collect();
+    match dims {
+        Some(d) if !d.is_empty() => Ok(d),
+        _ => Err(usage_error(format!("{flag}: expected positive dims like 3,227,227, got {s:?}"))),
+    }
+}
+
+fn parse_phase(s: &str) -> Result<Phase> {
+    match s.to_ascii_lowercase().as_str() {
+        "train" => Ok(Phase::Train),
+        "test" => Ok(Phase::Test),
+        _ => Err(usage_error(format!("--phase: expected train or test, got {s:?}"))),
+    }
+}
+
+/// A lexopt argument detached from the parser's borrow.
+#[derive(Clone, Debug, PartialEq)]
+enum Arg {
+    Short(char),
+    Long(String),
+    Value(OsString),
+}
+
+fn next_arg(p: &mut lexopt::Parser) -> Result<Option<Arg>> {
+    Ok(match p.next().map_err(usage_error)? {
+        None => None,
+        Some(lexopt::Arg::Short(c)) => Some(Arg::Short(c)),
+        Some(lexopt::Arg::Long(l)) => Some(Arg::Long(l.to_string())),
+        Some(lexopt::Arg::Value(v)) => Some(Arg::Value(v)),
+    })
+}
+
+/// Handles a net-building option; false if `arg` is not one.
+fn build_option(arg: &Arg, p: &mut lexopt::Parser, b: &mut BuildArgs) -> Result<bool> {
+    let Arg::Long(name) = arg else { return Ok(false) };
+    match name.as_str() {
+        "phase" => b.phase = parse_phase(&string_value(p, "--phase")?)?,
+        "input-shape" => {
+            b.input_shape = Some(parse_dims(&string_value(p, "--input-shape")?, "--input-shape")?)
+        }
+        "bs" | "batch-size" => {
+            let n: usize = value(p, "-bs")?;
+            if n == 0 {
+                return Err(usage_error("-bs: batch size must be positive"));
+            }
+            b.batch = Some(n);
+        }
+        _ => return Ok(false),
+    }
+    Ok(true)
+}
+
+/// Parses the arguments after the program name.
+pub fn parse_args<I: IntoIterator<Item = OsString>>(args: I) -> Result<Command> {
+    let args: Vec<OsString> = args
+        .into_iter()
+        .map(|a| match a.to_str() {
+            Some(s) if SINGLE_DASH_LONG.contains(&s) => OsString::from(format!("-{s}")),
+            _ => a,
+        })
+        .collect();
+    let Some(first) = args.first().and_then(|a| a.to_str()) else {
+        return Err(usage_error("no command given"));
+    };
+    let sub = first.to_string();
+    let mut p = lexopt::Parser::from_args(args.into_iter().skip(1));
+    match sub.as_str() {
+        "-h" | "--help" | "help" => Ok(Command::Help),
+        "-V" | "--version" => Ok(Command::Version),
+        "info" => {
+            let mut prototxt = None;
+            let mut json = false;
+            let mut build = BuildArgs::default();
+            while let Some(arg) = next_arg(&mut p)? {
+                if build_option(&arg, &mut p, &mut build)? {
+                    continue;
+                }
+                match arg {
+                    Arg::Long(l) if l == "json" => json = true,
+                    Arg::Short('h') => return Ok(Command::Help),
+                    Arg::Long(l) if l == "help" => return Ok(Command::Help),
+                    Arg::Value(v) if prototxt.is_none() => prototxt = Some(PathBuf::from(v)),
+                    other => {
+                        return Err(usage_error(format!(
+                            "info: unexpected argument {}",
+                            describe(&other)
+                        )))
+                    }
+                }
+            }
+            let prototxt = prototxt.ok_or_else(|| usage_error("info: missing PROTOTXT"))?;
+            Ok(Command::Info(InfoArgs { prototxt, json, build }))
+        }
+        "upgrade" => {
+            let mut paths = Vec::new();
+            while let Some(arg) = next_arg(&mut p)? {
+                match arg {
+                    Arg::Short('h') => return Ok(Command::Help),
+                    Arg::Long(l) if l == "help" => return Ok(Command::Help),
+                    Arg::Value(v) if paths.len() < 2 => paths.push(PathBuf::from(v)),
+                    other => {
+                        return Err(usage_error(format!(
+                            "upgrade: unexpected argument {}",
+                            describe(&other)
+                        )))
+                    }
+                }
+            }
+            let mut it = paths.into_iter();
+            let input = it.next().ok_or_else(|| usage_error("upgrade: missing IN.prototxt"))?;
+            Ok(Command::Upgrade(UpgradeArgs { input, output: it.next() }))
+        }
+        other => Err(usage_error(format!("unknown command {other:?}"))),
+    }
+}
+
+fn describe(arg: &Arg) -> String {
+    match arg {
+        Arg::Short(c) => format!("-{c}"),
+        Arg::Long(l) => format!("--{l}"),
+        Arg::Value(v) => format!("{:?}", v.to_string_lossy()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(args: &[&str]) -> Result<Command> {
+        parse_args(args.iter().map(OsString::from))
+    }
+
+    #[test]
+    fn info_with_all_options() {
+        let c = parse(&[
+            "info",
+            "net.prototxt",
+            "--json",
+            "--phase",
+            "test",
+            "--input-shape",
+            "1,28,28",
+            "-bs",
+            "4",
+        ])
+        .unwrap();
+        assert_eq!(
+            c,
+            Command::Info(InfoArgs {
+                prototxt: "net.prototxt".into(),
+                json: true,
+                build: BuildArgs {
+                    phase: Phase::Test,
+                    input_shape: Some(vec![1, 28, 28]),
+                    batch: Some(4)
+                },
+            })
+        );
+    }
+
+    #[test]
+    fn errors_are_usage_errors() {
+        for args in [
+            &["info"][..],
+            &["info", "a", "b"],
+            &["info", "a", "--phase", "val"],
+            &["info", "a", "-bs", "0"],
+            &["info", "a", "--input-shape", "3,x"],
+            &["frobnicate"],
+            &[],
+        ] {
+            let e = parse(args).unwrap_err();
+            assert_eq!(e.exit_code(), 2, "{args:?}");
+        }
+    }
+
+    #[test]
+    fn upgrade_paths() {
+        assert_eq!(
+            parse(&["upgrade", "a"]).unwrap(),
+            Command::Upgrade(UpgradeArgs { input: "a".into(), output: None })
+        );
+        assert!(parse(&["upgrade", "a", "b", "c"]).is_err());
+    }
+}
