@@ -212,6 +212,7 @@ impl<'a> Parser<'a> {
             put_len(out, f.number, &body);
             return Ok(());
         }
+        let start = self.tok.pos;
         let neg = if self.tok.tok == Tok::Punct('-') {
             self.advance()?;
             true
@@ -257,7 +258,7 @@ impl<'a> Parser<'a> {
                 let v = if neg { -i128::from(mag) } else { i128::from(mag) };
                 if v < lo || v > hi {
                     return Err(
-                        self.err(t.pos, format!("value of `{}` out of range [{lo}, {hi}]", f.name))
+                        self.err(start, format!("value of `{}` out of range [{lo}, {hi}]", f.name))
                     );
                 }
                 put_tag(out, f.number, VARINT);

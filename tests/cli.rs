@@ -1,0 +1,313 @@
+//! The one integration-test binary: the library on the model-zoo prototxts in `../shared/models`
+//! (skipped with a note when absent) and on our own nets in `tests/data`, and the `magic-init`
+//! binary end to end (outputs, exit codes, error messages).
+
+use magic_init::layers::fmt_shape;
+use magic_init::net::{BuildOptions, Net};
+use magic_init::proto::caffe::Phase;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn models() -> Option<PathBuf> {
+    let dir = repo().join("../shared/models");
+    if dir.is_dir() {
+        Some(dir)
+    } else {
+        eprintln!("note: {} not present; skipping model-zoo checks", dir.display());
+        None
+    }
+}
+
+fn data(name: &str) -> PathBuf {
+    repo().join("tests/data").join(name)
+}
+
+fn build(path: &Path, opts: &BuildOptions) -> Net {
+    Net::from_file(path, opts).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+fn shape_of(net: &Net, blob: &str) -> String {
+    let b =
+        net.blobs.iter().rev().find(|b| b.name == blob).unwrap_or_else(|| panic!("no blob {blob}"));
+    fmt_shape(&b.shape)
+}
+
+fn run(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_magic-init")).args(args).output().expect("run magic-init")
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// Options that let the LMDB-fed train/test files build (their image size is not in the file).
+fn opts_for(file: &str, phase: Phase) -> BuildOptions {
+    let mut o = BuildOptions { phase, ..Default::default() };
+    if file.starts_with("lenet_train_test") {
+        o.input.item_shape = Some(vec![1, 28, 28]);
+    } else if file.starts_with("cifar10_quick_train_test") {
+        o.input.item_shape = Some(vec![3, 32, 32]);
+    }
+    o
+}
+
+#[test]
+fn every_zoo_model_builds_in_both_phases() {
+    let Some(dir) = models() else { return };
+    let mut n = 0;
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let path = entry.unwrap().path();
+        let file = path.file_name().unwrap().to_string_lossy().into_owned();
+        if !file.ends_with(".prototxt") {
+            continue;
+        }
+        for phase in [Phase::Train, Phase::Test] {
+            let net = build(&path, &opts_for(&file, phase));
+            assert!(net.param_count() > 0, "{file}");
+        }
+        n += 1;
+    }
+    assert!(n >= 13, "expected the 13 zoo files, found {n}");
+}
+
+#[test]
+fn alexnet_facts() {
+    let Some(dir) = models() else { return };
+    for file in [
+        "bvlc_alexnet_deploy.prototxt",
+        "alexnet_v1_deploy.prototxt",
+        "bvlc_reference_caffenet_deploy.prototxt",
+    ] {
+        let net = build(&dir.join(file), &BuildOptions::default());
+        assert_eq!(net.param_count(), 60_965_224, "{file}");
+        let macs = net.macs_per_item();
+        assert!((0.71e9..0.73e9).contains(&(macs as f64)), "{file}: {macs}");
+        assert_eq!(shape_of(&net, "pool5"), "10×256×6×6");
+        assert_eq!(shape_of(&net, "conv1"), "10×96×55×55");
+        assert_eq!(shape_of(&net, "pool1"), "10×96×27×27");
+        assert_eq!(shape_of(&net, "pool2"), "10×256×13×13");
+        assert_eq!(shape_of(&net, "prob"), "10×1000");
+        assert_eq!(net.outputs.len(), 1);
+    }
+    // The train_val file: ceil-mode pooling on the 227 crop, loss stripped, label left over.
+    let net = build(&dir.join("bvlc_alexnet_train_val.prototxt"), &BuildOptions::default());
+    assert_eq!(shape_of(&net, "data"), "256×3×227×227");
+    assert_eq!(shape_of(&net, "pool5"), "256×256×6×6");
+    assert!(net.node("loss").is_none());
+    let test = build(&dir.join("bvlc_alexnet_train_val.prototxt"), &opts_for("", Phase::Test));
+    assert_eq!(shape_of(&test, "data"), "50×3×227×227");
+    assert!(test.node("accuracy").is_none());
+}
+
+#[test]
+fn googlenet_shapes_and_splits() {
+    let Some(dir) = models() else { return };
+    let net = build(&dir.join("bvlc_googlenet_deploy.prototxt"), &BuildOptions::default());
+    for (blob, shape) in [
+        ("conv1/7x7_s2", "10×64×112×112"),
+        ("pool1/3x3_s2", "10×64×56×56"),
+        ("pool2/3x3_s2", "10×192×28×28"),
+        ("inception_3a/output", "10×256×28×28"),
+        ("inception_3b/output", "10×480×28×28"),
+        ("pool3/3x3_s2", "10×480×14×14"),
+        ("inception_4e/output", "10×832×14×14"),
+        ("pool4/3x3_s2", "10×832×7×7"),
+        ("inception_5b/output", "10×1024×7×7"),
+        ("pool5/7x7_s1", "10×1024×1×1"),
+        ("prob", "10×1000"),
+    ] {
+        assert_eq!(shape_of(&net, blob), shape, "{blob}");
+    }
+    let split = net.node("pool3/3x3_s2_pool3/3x3_s2_0_split").expect("Caffe's split name");
+    assert_eq!(split.tops.len(), 4);
+    // One 4-way split in front of each of the 9 inception modules.
+    assert_eq!(net.nodes.iter().filter(|n| n.layer.type_name() == "Split").count(), 9);
+    assert_eq!(net.param_count(), 6_998_552);
+}
+
+#[test]
+fn small_zoo_nets() {
+    let Some(dir) = models() else { return };
+    let lenet = build(&dir.join("lenet.prototxt"), &BuildOptions::default());
+    assert_eq!(shape_of(&lenet, "conv1"), "64×20×24×24");
+    assert_eq!(shape_of(&lenet, "pool2"), "64×50×4×4");
+    assert_eq!(lenet.param_count(), 431_080);
+    let tt =
+        build(&dir.join("lenet_train_test.prototxt"), &opts_for("lenet_train_test", Phase::Test));
+    assert_eq!(shape_of(&tt, "data"), "100×1×28×28");
+    assert_eq!(shape_of(&tt, "ip2"), "100×10");
+    let cifar = build(&dir.join("cifar10_quick.prototxt"), &BuildOptions::default());
+    assert_eq!(shape_of(&cifar, "pool1"), "1×32×16×16");
+    assert_eq!(shape_of(&cifar, "pool3"), "1×64×4×4");
+    let full = build(&dir.join("cifar10_full.prototxt"), &BuildOptions::default());
+    assert_eq!(shape_of(&full, "pool3"), "1×64×4×4");
+    assert_eq!(full.param_count(), 89_578);
+}
+
+#[test]
+fn v1_and_v2_files_build_the_same_net() {
+    let Some(dir) = models() else { return };
+    for (v1, v2) in [
+        ("alexnet_v1_deploy.prototxt", "bvlc_alexnet_deploy.prototxt"),
+        ("lenet_v1.prototxt", "lenet.prototxt"),
+        ("cifar10_quick_v1.prototxt", "cifar10_quick.prototxt"),
+        ("alexnet_v1_train_val.prototxt", "bvlc_alexnet_train_val.prototxt"),
+    ] {
+        let a = build(&dir.join(v1), &BuildOptions::default());
+        let b = build(&dir.join(v2), &BuildOptions::default());
+        let shapes = |n: &Net| -> Vec<(String, Vec<Vec<usize>>)> {
+            n.nodes.iter().skip(1).map(|x| (x.name.clone(), x.param_shapes.clone())).collect()
+        };
+        assert_eq!(shapes(&a), shapes(&b), "{v1}");
+        let blobs = |n: &Net| n.blobs.iter().map(|b| b.shape.clone()).collect::<Vec<_>>();
+        assert_eq!(blobs(&a), blobs(&b), "{v1}");
+    }
+}
+
+#[test]
+fn our_all_layers_net() {
+    let net = build(&data("all_layers.prototxt"), &BuildOptions::default());
+    for (blob, shape) in [
+        ("conv1", "2×6×9×9"),
+        ("pool1", "2×6×5×5"),
+        ("conv2a", "2×4×5×5"),
+        ("conv2b", "2×4×5×5"),
+        ("cat", "2×14×5×5"),
+        ("s1", "2×10×5×5"),
+        ("s2", "2×4×5×5"),
+        ("up", "2×2×10×10"),
+        ("flat", "2×200"),
+        ("fc", "2×12"),
+        ("r", "2×3×4"),
+        ("prob", "2×3×4"),
+    ] {
+        assert_eq!(shape_of(&net, blob), shape, "{blob}");
+    }
+    // norm1 feeds three layers: Caffe's split, and the loss layer was stripped.
+    assert!(net.node("norm1_norm1_0_split").is_some());
+    assert!(net.node("loss").is_none());
+    let param = |name: &str| net.node(name).unwrap().param_shapes.clone();
+    assert_eq!(param("bn1"), vec![vec![6], vec![6], vec![1]]);
+    assert_eq!(param("conv2a"), vec![vec![4, 3, 1, 1], vec![4]]);
+    assert_eq!(param("up"), vec![vec![10, 2, 4, 4], vec![2]]);
+    assert_eq!(param("fc"), vec![vec![12, 200], vec![12]]);
+    let in_place = net.node("relu").unwrap();
+    assert_eq!(in_place.tops, in_place.bottoms);
+}
+
+#[test]
+fn phase_rules_pick_the_layers() {
+    let train = build(&data("phases.prototxt"), &BuildOptions::default());
+    let names: Vec<&str> = train.nodes.iter().map(|n| n.name.as_str()).collect();
+    assert_eq!(names, ["train_data", "conv", "drop", "fc"]);
+    assert_eq!(shape_of(&train, "conv"), "8×8×28×28");
+    let test =
+        build(&data("phases.prototxt"), &BuildOptions { phase: Phase::Test, ..Default::default() });
+    let names: Vec<&str> = test.nodes.iter().map(|n| n.name.as_str()).collect();
+    assert_eq!(names, ["test_data", "conv", "fc"]);
+    assert_eq!(shape_of(&test, "conv"), "4×8×24×24");
+}
+
+#[test]
+fn info_through_the_binary() {
+    let Some(dir) = models() else { return };
+    let alex = dir.join("bvlc_alexnet_deploy.prototxt");
+    let o = run(&["info", alex.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out = stdout(&o);
+    assert!(out.contains("pool5  Pooling       conv5 → pool5   10×256×6×6"), "{out}");
+    assert!(out.contains("60,965,224 parameters"), "{out}");
+    assert!(out.contains("(724.4M)"), "{out}");
+    let o = run(&["info", alex.to_str().unwrap(), "--json", "-bs", "16", "--phase", "test"]);
+    let json = stdout(&o);
+    assert!(o.status.success());
+    assert!(json.starts_with("{\"name\":\"AlexNet\",\"phase\":\"TEST\",\"batch\":16,"), "{json}");
+    assert!(json.contains("\"total_params\":60965224"), "{json}");
+    assert!(json.contains("\"top_shapes\":[[16,256,6,6]]"), "{json}");
+    // Data-fed train/test file: a clear hint, then success with the shape given.
+    let lenet = dir.join("lenet_train_test.prototxt");
+    let o = run(&["info", lenet.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        stderr(&o).contains("lenet_train_test.prototxt:2:1: layer \"mnist\" (Data)"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(stderr(&o).contains("--input-shape"));
+    let o = run(&["info", lenet.to_str().unwrap(), "--input-shape", "1,28,28"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+}
+
+#[test]
+fn upgrade_through_the_binary() {
+    let Some(dir) = models() else { return };
+    let v1 = dir.join("alexnet_v1_deploy.prototxt");
+    let o = run(&["upgrade", v1.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let text = stdout(&o);
+    assert!(text.contains("layer {\n  name: \"conv1\"\n  type: \"Convolution\"\n"), "{text}");
+    assert!(!text.contains("layers {") && !text.contains("input_dim"));
+    let (printed, _) = magic_init::prototxt::parse_net(&text, "upgraded").unwrap();
+    let (v2, _) =
+        magic_init::prototxt::read_net_file(&dir.join("bvlc_alexnet_deploy.prototxt")).unwrap();
+    assert_eq!(printed.layer[1..], v2.layer[1..]);
+    // Written to a file atomically.
+    let out = std::env::temp_dir().join(format!("mi-upgrade-{}.prototxt", std::process::id()));
+    let o = run(&["upgrade", v1.to_str().unwrap(), out.to_str().unwrap()]);
+    assert!(o.status.success());
+    assert_eq!(std::fs::read_to_string(&out).unwrap(), text);
+    std::fs::remove_file(out).unwrap();
+}
+
+fn write_temp(name: &str, text: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("mi-cli-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let p = dir.join(name);
+    std::fs::write(&p, text).unwrap();
+    p
+}
+
+#[test]
+fn bad_input_exits_2_with_a_located_message() {
+    let input = r#"layer { name: "data" type: "Input" top: "data" input_param { shape { dim: 1 dim: 4 dim: 8 dim: 8 } } }
+"#;
+    let cases = [
+        ("syntax.prototxt", format!("{input}layer {{ name: \"c\" type: \"Convolution\" convolution_param {{ num_output: 3 kernel_size: 3 stride: -1 }} }}"),
+         "syntax.prototxt:2:96: value of `stride` out of range [0, 4294967295]"),
+        ("unknown.prototxt", format!("{input}layer {{ name: \"x\" type: \"Frobnicate\" bottom: \"data\" top: \"y\" }}"),
+         "unknown.prototxt:2:1: layer \"x\" (Frobnicate): unknown layer type \"Frobnicate\""),
+        ("bottom.prototxt", format!("{input}layer {{ name: \"r\" type: \"ReLU\" bottom: \"dta\" top: \"r\" }}"),
+         "bottom.prototxt:2:1: layer \"r\" (ReLU): bottom \"dta\" is not produced by any earlier layer"),
+        ("stride.prototxt", format!("{input}layer {{ name: \"c\" type: \"Convolution\" bottom: \"data\" top: \"c\" convolution_param {{ num_output: 2 kernel_size: 3 stride: 0 }} }}"),
+         "layer \"c\" (Convolution): convolution_param: stride must be nonzero"),
+        ("big.prototxt", format!("{input}layer {{ name: \"p\" type: \"Pooling\" bottom: \"data\" top: \"p\" pooling_param {{ kernel_size: 9 }} }}"),
+         "layer \"p\" (Pooling): pooling kernel 9×9 is larger than the padded input 8×8"),
+        ("group.prototxt", format!("{input}layer {{ name: \"g\" type: \"Convolution\" bottom: \"data\" top: \"g\" convolution_param {{ num_output: 6 kernel_size: 1 group: 3 }} }}"),
+         "layer \"g\" (Convolution): convolution_param.group 3 must divide both the input channels (4)"),
+        ("twice.prototxt", format!("{input}layer {{ name: \"a\" type: \"ReLU\" bottom: \"data\" top: \"data2\" }}\nlayer {{ name: \"b\" type: \"ReLU\" bottom: \"data\" top: \"data2\" }}"),
+         "twice.prototxt:3:1: layer \"b\" (ReLU): top \"data2\" is produced by multiple sources"),
+    ];
+    for (name, text, want) in cases {
+        let p = write_temp(name, &text);
+        let o = run(&["info", p.to_str().unwrap()]);
+        assert_eq!(o.status.code(), Some(2), "{name}: {}", stderr(&o));
+        let err = stderr(&o);
+        assert!(err.contains(want), "{name}: {err}");
+        assert!(!err.contains("panicked"), "{err}");
+    }
+    let o = run(&["info", "/nonexistent/net.prototxt"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("cannot read /nonexistent/net.prototxt"));
+    let o = run(&["frobnicate"]);
+    assert_eq!(o.status.code(), Some(2));
+    let o = run(&["--help"]);
+    assert!(o.status.success() && stdout(&o).contains("USAGE"));
+}
