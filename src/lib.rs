@@ -2,12 +2,16 @@
 //! Doersch, Donahue, Darrell, ICLR 2016) as a library; the binary lives in `main.rs`.
 
 pub mod cli;
+pub mod data;
 pub mod error;
 pub mod info;
 pub mod io;
 pub mod json;
+pub mod kernels;
 pub mod layers;
 pub mod net;
 pub mod proto;
 pub mod prototxt;
+pub mod rng;
+pub mod tensor;
 pub mod upgrade;

@@ -25,7 +25,7 @@ impl BatchNorm {
         if shape.is_empty() {
             return Err(Error::input("BatchNorm needs a bottom with at least one axis"));
         }
-        let p = lp.batch_norm_param.clone().unwrap_or_default();
+        let p = lp.batch_norm_param.unwrap_or_default();
         let phase = if lp.phase.is_some() { lp.phase() } else { phase };
         if lp.param.iter().any(|ps| ps.lr_mult() != 0.0) {
             return Err(Error::input(

@@ -15,7 +15,7 @@ impl Concat {
     /// Parses `concat_param` and sums the bottoms' extents along the axis.
     pub fn setup(lp: &LayerParameter, bottoms: &[Shape]) -> Result<Setup> {
         check_arity(lp, (1, usize::MAX), (1, 1))?;
-        let p = lp.concat_param.clone().unwrap_or_default();
+        let p = lp.concat_param.unwrap_or_default();
         let first = &bottoms[0];
         let axis = match p.concat_dim {
             Some(d) if p.axis.is_some() => {

@@ -50,10 +50,7 @@ mod tests {
             panic!()
         };
         assert!(!d.train);
-        lp.dropout_param = Some(crate::proto::caffe::DropoutParameter {
-            dropout_ratio: Some(1.0),
-            ..Default::default()
-        });
+        lp.dropout_param = Some(crate::proto::caffe::DropoutParameter { dropout_ratio: Some(1.0) });
         assert!(Dropout::setup(&lp, &[vec![2]], Phase::Train).is_err());
     }
 }

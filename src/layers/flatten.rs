@@ -15,7 +15,7 @@ impl Flatten {
         if lp.bottom[0] == lp.top[0] {
             return Err(Error::input("Flatten cannot run in place"));
         }
-        let p = lp.flatten_param.clone().unwrap_or_default();
+        let p = lp.flatten_param.unwrap_or_default();
         let b = &bottoms[0];
         let start = canonical_axis(p.axis(), b.len(), "flatten_param.axis")?;
         let end = canonical_axis(p.end_axis(), b.len(), "flatten_param.end_axis")?;

@@ -138,7 +138,7 @@ impl Input {
                 with_label(data, p.batch_size() as usize, ntop)
             }
             "MemoryData" => {
-                let p = lp.memory_data_param.clone().unwrap_or_default();
+                let p = lp.memory_data_param.unwrap_or_default();
                 layer_batch = p.batch_size() as usize;
                 let (n, c, h, w) = (p.batch_size(), p.channels(), p.height(), p.width());
                 let (h, w) = if crop > 0 { (crop as u32, crop as u32) } else { (h, w) };

@@ -37,7 +37,7 @@ impl Lrn {
     pub fn setup(lp: &LayerParameter, bottoms: &[Shape]) -> Result<Setup> {
         let shape = unary_shape(lp, bottoms)?;
         check_4d(&shape, "LRN")?;
-        let p = lp.lrn_param.clone().unwrap_or_default();
+        let p = lp.lrn_param.unwrap_or_default();
         let n = p.local_size() as usize;
         if n % 2 == 0 {
             return Err(Error::input(format!("lrn_param.local_size {n} must be odd")));

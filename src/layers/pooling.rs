@@ -4,6 +4,7 @@
 
 use super::{check_4d, check_arity, Layer, Setup, Shape};
 use crate::error::{Error, Result};
+use crate::kernels::pool::pooled_size_rule;
 use crate::proto::caffe::pooling_parameter::{PoolMethod, RoundMode};
 use crate::proto::caffe::LayerParameter;
 
@@ -38,6 +39,7 @@ pub struct Pooling {
 }
 
 /// Caffe's pooled size along one axis; `None` if the kernel exceeds the padded input.
+/// `any_pad`: Caffe clips the last window in both axes when either pad is non-zero.
 pub fn pooled_size(
     input: usize,
     kernel: usize,
@@ -46,17 +48,7 @@ pub fn pooled_size(
     ceil: bool,
     any_pad: bool,
 ) -> Option<usize> {
-    let padded = input + 2 * pad;
-    if kernel > padded {
-        return None;
-    }
-    let span = padded - kernel;
-    let mut out = if ceil { span.div_ceil(stride) } else { span / stride } + 1;
-    // With padding, the last window must start inside the image (or the left/top padding).
-    if any_pad && (out - 1) * stride >= input + pad {
-        out -= 1;
-    }
-    Some(out)
+    (kernel <= input + 2 * pad).then(|| pooled_size_rule(input, kernel, pad, stride, ceil, any_pad))
 }
 
 impl Pooling {
@@ -65,7 +57,7 @@ impl Pooling {
         check_arity(lp, (1, 1), (1, 2))?;
         let b = &bottoms[0];
         check_4d(b, "pooling")?;
-        let p = lp.pooling_param.clone().unwrap_or_default();
+        let p = lp.pooling_param.unwrap_or_default();
         let method =
             match p.pool() {
                 PoolMethod::Max => Method::Max,

@@ -19,7 +19,7 @@ impl Power {
     /// Parses `power_param` (defaults 1, 1, 0); the top has the bottom's shape.
     pub fn setup(lp: &LayerParameter, bottoms: &[Shape]) -> Result<Setup> {
         let shape = unary_shape(lp, bottoms)?;
-        let p = lp.power_param.clone().unwrap_or_default();
+        let p = lp.power_param.unwrap_or_default();
         let layer = Power { power: p.power(), scale: p.scale(), shift: p.shift() };
         Ok(Setup { layer: Layer::Power(layer), tops: vec![shape], params: vec![] })
     }

@@ -3,6 +3,7 @@
 //! loss layers stripped, data layers turned into inputs, splits inserted, in-place tops resolved.
 
 pub mod filter;
+pub mod params;
 
 use crate::error::{Error, Result};
 use crate::layers::input::{Input, InputOverride};
@@ -143,7 +144,8 @@ impl Net {
         let mut first_data = true;
         for (lp, origin) in layers.into_iter().zip(origin) {
             let pos = origin.and_then(|i| kept_pos[i]);
-            let ctx = |e: Error| e.context(where_(pos, &lp));
+            let place = where_(pos, &lp);
+            let ctx = |e: Error| e.context(place.clone());
             let mut bottoms = Vec::with_capacity(lp.bottom.len());
             for b in &lp.bottom {
                 let Some(&id) = available.get(b) else {
@@ -165,6 +167,17 @@ impl Net {
                 Layer::setup(&lp, &shapes, opts.phase).map_err(ctx)?
             };
             check_given_blobs(&lp, &setup.params).map_err(ctx)?;
+            let mut lp = lp;
+            if matches!(setup.layer, Layer::BatchNorm(_)) {
+                // Caffe's BatchNorm masks its statistics from the solver by adding
+                // `param { lr_mult: 0 }` entries to its own definition (saved with the model).
+                while lp.param.len() < setup.params.len() {
+                    lp.param.push(crate::proto::caffe::ParamSpec {
+                        lr_mult: Some(0.0),
+                        ..Default::default()
+                    });
+                }
+            }
             let mut tops = Vec::with_capacity(lp.top.len());
             for (j, (t, shape)) in lp.top.iter().zip(&setup.tops).enumerate() {
                 let in_place = lp.bottom.get(j) == Some(t);
