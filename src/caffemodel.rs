@@ -277,10 +277,16 @@ layer { name: "fc" type: "InnerProduct" bottom: "conv1" top: "fc"
         }
     }
 
+    /// `name` inside a fresh folder of its own (tests run in parallel); see [`cleanup`].
     fn tmp(name: &str) -> PathBuf {
-        let dir = std::env::temp_dir().join(format!("mi-caffemodel-{}", std::process::id()));
+        let dir = std::env::temp_dir().join(format!("mi-caffemodel-{}-{name}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         dir.join(name)
+    }
+
+    /// Removes the folder [`tmp`] made for `path`.
+    fn cleanup(path: &Path) {
+        std::fs::remove_dir_all(path.parent().unwrap()).unwrap();
     }
 
     fn node_index(net: &Net, name: &str) -> usize {
@@ -311,7 +317,7 @@ layer { name: "fc" type: "InnerProduct" bottom: "conv1" top: "fc"
         assert_eq!(bytes, to_net_parameter(&net, &params).encode_to_vec());
         write_model(&path, &net, &params).unwrap();
         assert_eq!(std::fs::read(&path).unwrap(), bytes);
-        std::fs::remove_file(&path).unwrap();
+        cleanup(&path);
     }
 
     #[test]
@@ -397,8 +403,8 @@ layer { name: "fc" type: "InnerProduct" bottom: "conv1" top: "fc"
         assert_eq!(top[0], (1, &b"small"[..]));
         assert_eq!(top.len(), 1 + net.nodes.len());
         assert!(top[1..].iter().all(|&(f, _)| f == 100));
-        // Inside a layer: field numbers ascend (name 1, type 2, bottom 3, top 4, phase 10 ...
-        // then blobs 7 among them, params 6, then 100+ parameters).
+        // Inside a layer, field numbers ascend: name 1, type 2, bottom 3, top 4, blobs 7,
+        // phase 10, then the 100+ parameter messages.
         let conv = fields(top[2].1);
         let numbers: Vec<u64> = conv.iter().map(|&(f, _)| f).collect();
         assert!(numbers.windows(2).all(|w| w[0] <= w[1]), "{numbers:?}");
@@ -492,7 +498,7 @@ layer { name: "ip" type: "InnerProduct" bottom: "conv" top: "ip"
         assert_eq!(params.blobs[i][0].shape(), &[5, 12], "the target keeps its modern shape");
         assert_eq!(params.blobs[i][0].data(), as_f32(ramp(60, 7.0)));
         assert_eq!(params.blobs[i][1].data(), as_f32(ramp(5, 0.5)));
-        std::fs::remove_file(&path).unwrap();
+        cleanup(&path);
     }
 
     #[test]
@@ -600,7 +606,7 @@ layer { name: "ip" type: "InnerProduct" bottom: "conv" top: "ip"
             assert_eq!(e.kind(), ErrorKind::Input, "{e}");
             let msg = e.to_string();
             assert!(msg.contains(want) && msg.contains(name), "{msg}");
-            std::fs::remove_file(&path).unwrap();
+            cleanup(&path);
         };
         check("empty.caffemodel", b"", "empty");
         check("h5.caffemodel", b"\x89HDF\r\n\x1a\n\0\0\0\0", "HDF5 weights are not supported");
@@ -610,6 +616,7 @@ layer { name: "ip" type: "InnerProduct" bottom: "conv" top: "ip"
         check("nolayers.caffemodel", &[9 << 3, 1], "holds no layers");
         let missing = tmp("does-not-exist.caffemodel");
         assert!(read_model(&missing).unwrap_err().to_string().contains("cannot read model"));
+        cleanup(&missing);
     }
 
     #[test]
@@ -639,6 +646,6 @@ layer { name: "ip" type: "InnerProduct" bottom: "conv" top: "ip"
         let report = load_into(&net, &mut fresh, &model, "alexnet").unwrap();
         assert_eq!(report.loaded.len(), 8, "{:?}", report.loaded);
         assert!(fresh == params, "values differ after the round trip");
-        std::fs::remove_file(&path).unwrap();
+        cleanup(&path);
     }
 }

@@ -4,6 +4,7 @@
 pub mod cli;
 pub mod data;
 pub mod error;
+pub mod feed;
 pub mod info;
 pub mod io;
 pub mod json;

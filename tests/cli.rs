@@ -311,3 +311,84 @@ fn bad_input_exits_2_with_a_located_message() {
     let o = run(&["--help"]);
     assert!(o.status.success() && stdout(&o).contains("USAGE"));
 }
+
+fn images() -> Option<String> {
+    let dir = repo().join("../shared/data/images");
+    if dir.is_dir() {
+        Some(format!("{}/*.jpg", dir.display()))
+    } else {
+        eprintln!("note: {} not present; skipping real-image checks", dir.display());
+        None
+    }
+}
+
+/// Gaussian weights with the given std, zero biases (BatchNorm left at its zero statistics).
+fn random_params(net: &Net, std: f32, seed: u64) -> magic_init::net::params::Params {
+    let mut params = magic_init::net::params::Params::new(net);
+    let mut rng = magic_init::rng::Rng::new(seed);
+    for (node, blobs) in net.nodes.iter().zip(&mut params.blobs) {
+        if node.layer.is_weighted() {
+            rng.fill_gaussian(blobs[0].data_mut(), 0.0, std);
+        }
+    }
+    params
+}
+
+#[test]
+fn zoo_nets_run_forward_on_real_images() {
+    let (Some(dir), Some(glob)) = (models(), images()) else { return };
+    use magic_init::feed::Feeder;
+    use magic_init::net::forward::Workspace;
+    for (file, batch, out) in
+        [("bvlc_alexnet_deploy.prototxt", 4, "prob"), ("bvlc_googlenet_deploy.prototxt", 2, "prob")]
+    {
+        for phase in [Phase::Train, Phase::Test] {
+            let mut opts = BuildOptions { phase, ..Default::default() };
+            opts.input.batch = Some(batch);
+            let net = build(&dir.join(file), &opts);
+            let mut params = random_params(&net, 0.01, 1);
+            let feeder = Feeder::new(&net, None, Some(&glob), None, 1.0, 0).unwrap();
+            let mut ws = Workspace::new(&net, 0);
+            feeder.fill(&net, &mut ws, 1).unwrap();
+            let data = ws.blob(&net, "data").unwrap();
+            assert!(data.data().iter().any(|&v| v != 0.0));
+            ws.forward(&net, &mut params);
+            for (b, t) in net.blobs.iter().zip(&ws.blobs) {
+                assert!(t.data().iter().all(|v| v.is_finite()), "{file}: {} not finite", b.name);
+            }
+            let prob = ws.blob(&net, out).unwrap();
+            assert_eq!(prob.shape(), &[batch, 1000]);
+            for row in prob.data().chunks(1000) {
+                let s: f32 = row.iter().sum();
+                assert!((s - 1.0).abs() < 1e-4, "{file}: softmax row sums to {s}");
+                assert!(row.iter().all(|&p| p >= 0.0));
+            }
+        }
+    }
+}
+
+#[test]
+fn lenet_runs_on_fashion_mnist_and_synthetic_images() {
+    let Some(dir) = models() else { return };
+    use magic_init::feed::Feeder;
+    use magic_init::net::forward::Workspace;
+    let net = build(&dir.join("lenet.prototxt"), &BuildOptions::default());
+    let mut params = random_params(&net, 0.1, 2);
+    let fashion = repo().join("../shared/data/labeled/fashion_mnist");
+    let glob =
+        if fashion.is_dir() { Some(format!("{}/**/*.png", fashion.display())) } else { None };
+    for g in [glob.as_deref(), None] {
+        let feeder = Feeder::new(&net, None, g, None, 1.0 / 255.0, 0).unwrap();
+        assert_eq!(feeder.mean, [0.0], "1-channel nets get mean 0");
+        assert_eq!(feeder.warnings.len(), usize::from(g.is_none()));
+        let mut ws = Workspace::new(&net, 0);
+        feeder.fill(&net, &mut ws, 0).unwrap();
+        let x = ws.blob(&net, "data").unwrap().data();
+        assert!(x.iter().all(|&v| (0.0..=1.0).contains(&v)) && x.iter().any(|&v| v > 0.0));
+        ws.forward(&net, &mut params);
+        let prob = ws.blob(&net, "prob").unwrap();
+        for row in prob.data().chunks(10) {
+            assert!((row.iter().sum::<f32>() - 1.0).abs() < 1e-5);
+        }
+    }
+}

@@ -1,9 +1,14 @@
 //! BatchNorm layer: normalises each channel by batch statistics (TRAIN default) or by the stored
 //! running statistics (`use_global_stats`, TEST default); blobs mean (C), variance (C), factor (1).
 
+use super::LayerState;
 use super::{unary_shape, Layer, Setup, Shape};
 use crate::error::{Error, Result};
+use crate::kernels::batchnorm::{
+    batch_norm_forward_global, batch_norm_forward_train_inplace, global_stats, update_running_stats,
+};
 use crate::proto::caffe::{LayerParameter, Phase};
+use crate::tensor::Tensor;
 
 /// Batch normalisation without the affine part (that is the following Scale layer).
 #[derive(Clone, Debug, PartialEq)]
@@ -41,6 +46,62 @@ impl BatchNorm {
         };
         let params = vec![vec![channels], vec![channels], vec![1]];
         Ok(Setup { layer: Layer::BatchNorm(layer), tops: vec![shape], params })
+    }
+}
+
+impl BatchNorm {
+    /// (outer, channels, inner) of a bottom shape.
+    fn layout(&self, shape: &[usize]) -> (usize, usize) {
+        let outer = shape.first().copied().unwrap_or(1);
+        let inner: usize = shape.get(2..).map_or(1, |s| s.iter().product());
+        (outer, inner)
+    }
+
+    /// In place. Batch statistics (and, as Caffe's forward does, the running-average blobs are
+    /// updated), or the stored statistics with `use_global_stats`. Mean and variance used are
+    /// kept for backward.
+    pub fn forward(&self, y: &mut Tensor, params: &mut [Tensor], st: &mut LayerState) {
+        let (outer, inner) = self.layout(y.shape());
+        let c = self.channels;
+        st.mean.resize(c, 0.0);
+        st.var.resize(c, 0.0);
+        if self.use_global_stats {
+            let factor = params[2].data()[0];
+            global_stats(params[0].data(), params[1].data(), factor, &mut st.mean, &mut st.var);
+            st.saved.clear();
+            st.saved.extend_from_slice(y.data());
+            batch_norm_forward_global(
+                &st.saved,
+                y.data_mut(),
+                outer,
+                c,
+                inner,
+                self.eps,
+                &st.mean,
+                &st.var,
+            );
+        } else {
+            batch_norm_forward_train_inplace(
+                y.data_mut(),
+                outer,
+                c,
+                inner,
+                self.eps,
+                &mut st.mean,
+                &mut st.var,
+            );
+            let (mean_sum, rest) = params.split_at_mut(1);
+            let (var_sum, factor) = rest.split_at_mut(1);
+            update_running_stats(
+                mean_sum[0].data_mut(),
+                var_sum[0].data_mut(),
+                &mut factor[0].data_mut()[0],
+                &st.mean,
+                &st.var,
+                outer * inner,
+                self.moving_average_fraction,
+            );
+        }
     }
 }
 

@@ -4,7 +4,9 @@
 use super::scale::Broadcast;
 use super::{canonical_axis, check_arity, fmt_shape, Layer, Setup, Shape};
 use crate::error::{Error, Result};
+use crate::kernels::eltwise::{scale_channels_forward, scale_channels_forward_inplace};
 use crate::proto::caffe::LayerParameter;
+use crate::tensor::Tensor;
 
 /// Broadcast addition.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -43,6 +45,40 @@ impl Bias {
         let params = if from_bottom { vec![] } else { vec![operand.clone()] };
         let layer = Bias { bcast: Broadcast::new(b, axis, &operand), from_bottom };
         Ok(Setup { layer: Layer::Bias(layer), tops: vec![b.clone()], params })
+    }
+}
+
+impl Bias {
+    /// y = x + β, β broadcast from the learned blob or from `term` (the second bottom).
+    /// `x` is `None` in place (`y` holds the input).
+    pub fn forward(
+        &self,
+        x: Option<&Tensor>,
+        term: Option<&Tensor>,
+        y: &mut Tensor,
+        params: &[Tensor],
+    ) {
+        let b = &self.bcast;
+        let beta = term.map_or_else(|| params[0].data(), |t| t.data());
+        match x {
+            Some(x) => scale_channels_forward(
+                x.data(),
+                y.data_mut(),
+                b.outer,
+                b.dim,
+                b.inner,
+                None,
+                Some(beta),
+            ),
+            None => scale_channels_forward_inplace(
+                y.data_mut(),
+                b.outer,
+                b.dim,
+                b.inner,
+                None,
+                Some(beta),
+            ),
+        }
     }
 }
 

@@ -3,6 +3,7 @@
 use super::{canonical_axis, check_arity, fmt_shape, Layer, Setup, Shape};
 use crate::error::{Error, Result};
 use crate::proto::caffe::LayerParameter;
+use crate::tensor::Tensor;
 
 /// Concatenation along a canonical axis.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -40,6 +41,26 @@ impl Concat {
             top[axis] += b[axis];
         }
         Ok(Setup { layer: Layer::Concat(Concat { axis }), tops: vec![top], params: vec![] })
+    }
+}
+
+impl Concat {
+    /// Copies each bottom's block into its place along the axis.
+    pub fn forward(&self, bottoms: &[&Tensor], tops: &mut [Tensor]) {
+        let top_shape = tops[0].shape().to_vec();
+        let outer: usize = top_shape[..self.axis].iter().product();
+        let inner: usize = top_shape[self.axis + 1..].iter().product();
+        let top_row = top_shape[self.axis] * inner;
+        let y = tops[0].data_mut();
+        let mut offset = 0;
+        for b in bottoms {
+            let row = b.shape()[self.axis] * inner;
+            for o in 0..outer {
+                y[o * top_row + offset..o * top_row + offset + row]
+                    .copy_from_slice(&b.data()[o * row..(o + 1) * row]);
+            }
+            offset += row;
+        }
     }
 }
 

@@ -1,9 +1,12 @@
 //! Convolution layer: `ConvolutionParameter` parsing shared with Deconvolution, shape inference
 //! (Caffe's floor rule), parameter shapes (M, C/g, kh, kw) + (M) and multiply-add count.
 
+use super::Ctx;
 use super::{check_4d, check_arity, count, fmt_shape, spatial_pair, Layer, Setup, Shape};
 use crate::error::{Error, Result};
+use crate::kernels::conv::{conv_forward, ConvGeom};
 use crate::proto::caffe::LayerParameter;
+use crate::tensor::Tensor;
 
 /// Geometry shared by Convolution and Deconvolution, read from `convolution_param`.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -164,6 +167,47 @@ impl Convolution {
     /// Weight count per output channel (fan-in).
     pub fn fan_in(&self) -> usize {
         count(&[self.channels / self.p.group, self.p.kernel.0, self.p.kernel.1])
+    }
+}
+
+impl Convolution {
+    /// The kernel geometry for one image.
+    pub fn geom(&self) -> ConvGeom {
+        ConvGeom::new(
+            self.channels,
+            self.input.0,
+            self.input.1,
+            self.p.num_output,
+            self.p.kernel.0,
+            self.p.kernel.1,
+        )
+        .with_stride(self.p.stride.0, self.p.stride.1)
+        .with_pad(self.p.pad.0, self.p.pad.1)
+        .with_dilation(self.p.dilation.0, self.p.dilation.1)
+        .with_group(self.p.group)
+    }
+
+    /// y_i = conv(x_i, W) + b for every bottom i.
+    pub fn forward(
+        &self,
+        bottoms: &[&Tensor],
+        tops: &mut [Tensor],
+        params: &[Tensor],
+        cx: &mut Ctx,
+    ) {
+        let g = self.geom();
+        let bias = params.get(1).map(Tensor::data);
+        for (x, y) in bottoms.iter().zip(tops.iter_mut()) {
+            conv_forward(
+                &g,
+                x.shape()[0],
+                x.data(),
+                params[0].data(),
+                bias,
+                y.data_mut(),
+                cx.scratch,
+            );
+        }
     }
 }
 

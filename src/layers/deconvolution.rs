@@ -2,9 +2,12 @@
 //! parameter shapes (C, M/g, kh, kw) + (M) — input channels first, as Caffe stores them.
 
 use super::convolution::ConvParams;
+use super::Ctx;
 use super::{check_arity, Layer, Setup, Shape};
 use crate::error::{Error, Result};
+use crate::kernels::conv::{deconv_forward, ConvGeom};
 use crate::proto::caffe::LayerParameter;
+use crate::tensor::Tensor;
 
 /// A deconvolution layer with its input geometry.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -65,6 +68,47 @@ impl Deconvolution {
         let per =
             self.channels * (self.p.num_output / self.p.group) * self.p.kernel.0 * self.p.kernel.1;
         (per * self.input.0 * self.input.1 * bottoms.len()) as u64
+    }
+}
+
+impl Deconvolution {
+    /// The kernel geometry (of the deconvolution itself) for one image.
+    pub fn geom(&self) -> ConvGeom {
+        ConvGeom::new(
+            self.channels,
+            self.input.0,
+            self.input.1,
+            self.p.num_output,
+            self.p.kernel.0,
+            self.p.kernel.1,
+        )
+        .with_stride(self.p.stride.0, self.p.stride.1)
+        .with_pad(self.p.pad.0, self.p.pad.1)
+        .with_dilation(self.p.dilation.0, self.p.dilation.1)
+        .with_group(self.p.group)
+    }
+
+    /// y_i = deconv(x_i, W) + b for every bottom i.
+    pub fn forward(
+        &self,
+        bottoms: &[&Tensor],
+        tops: &mut [Tensor],
+        params: &[Tensor],
+        cx: &mut Ctx,
+    ) {
+        let g = self.geom();
+        let bias = params.get(1).map(Tensor::data);
+        for (x, y) in bottoms.iter().zip(tops.iter_mut()) {
+            deconv_forward(
+                &g,
+                x.shape()[0],
+                x.data(),
+                params[0].data(),
+                bias,
+                y.data_mut(),
+                cx.scratch,
+            );
+        }
     }
 }
 

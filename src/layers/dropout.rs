@@ -2,8 +2,11 @@
 //! the rest by 1/(1−p); in TEST phase the identity. The layer's own phase decides.
 
 use super::{unary_shape, Layer, Setup, Shape};
+use super::{Ctx, LayerState};
 use crate::error::{Error, Result};
+use crate::kernels::eltwise::dropout_inplace;
 use crate::proto::caffe::{LayerParameter, Phase};
+use crate::tensor::Tensor;
 
 /// Dropout with its ratio and the phase it runs in.
 #[derive(Clone, Debug, PartialEq)]
@@ -25,6 +28,19 @@ impl Dropout {
         let phase = if lp.phase.is_some() { lp.phase() } else { phase };
         let layer = Dropout { ratio, train: phase == Phase::Train };
         Ok(Setup { layer: Layer::Dropout(layer), tops: vec![shape], params: vec![] })
+    }
+}
+
+impl Dropout {
+    /// In place. TRAIN: a fresh Bernoulli(1−p) mask, kept elements scaled by 1/(1−p); TEST: identity.
+    pub fn forward(&self, y: &mut Tensor, st: &mut LayerState, cx: &mut Ctx) {
+        if !self.train {
+            return;
+        }
+        let keep = 1.0 - f64::from(self.ratio);
+        st.mask.clear();
+        st.mask.extend((0..y.len()).map(|_| u8::from(cx.rng.bernoulli(keep))));
+        dropout_inplace(y.data_mut(), &st.mask, 1.0 / (1.0 - self.ratio));
     }
 }
 

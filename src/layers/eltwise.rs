@@ -1,10 +1,13 @@
 //! Eltwise layer: element-wise SUM (with per-bottom coefficients), PROD or MAX of ≥ 2 bottoms of
 //! identical shape.
 
+use super::LayerState;
 use super::{check_arity, fmt_shape, Layer, Setup, Shape};
 use crate::error::{Error, Result};
+use crate::kernels::eltwise::{eltwise_max, eltwise_prod, eltwise_sum};
 use crate::proto::caffe::eltwise_parameter::EltwiseOp;
 use crate::proto::caffe::LayerParameter;
+use crate::tensor::Tensor;
 
 /// The operation.
 #[derive(Clone, Debug, PartialEq)]
@@ -57,6 +60,22 @@ impl Eltwise {
         };
         let layer = Eltwise { op, stable_prod_grad: p.stable_prod_grad() };
         Ok(Setup { layer: Layer::Eltwise(layer), tops: vec![bottoms[0].clone()], params: vec![] })
+    }
+}
+
+impl Eltwise {
+    /// SUM / PROD / MAX over the bottoms (MAX keeps the argmax for backward).
+    pub fn forward(&self, bottoms: &[&Tensor], tops: &mut [Tensor], st: &mut LayerState) {
+        let xs: Vec<&[f32]> = bottoms.iter().map(|b| b.data()).collect();
+        let y = tops[0].data_mut();
+        match &self.op {
+            Op::Sum(coeffs) => eltwise_sum(&xs, coeffs, y),
+            Op::Prod => eltwise_prod(&xs, y),
+            Op::Max => {
+                st.argmax.resize(y.len(), 0);
+                eltwise_max(&xs, y, &mut st.argmax);
+            }
+        }
     }
 }
 

@@ -3,6 +3,7 @@
 use super::{canonical_axis, check_arity, count, Layer, Setup, Shape};
 use crate::error::{Error, Result};
 use crate::proto::caffe::LayerParameter;
+use crate::tensor::Tensor;
 
 /// Axis merge (data unchanged).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -28,6 +29,13 @@ impl Flatten {
         top.push(count(&b[start..=end]));
         top.extend_from_slice(&b[end + 1..]);
         Ok(Setup { layer: Layer::Flatten(Flatten), tops: vec![top], params: vec![] })
+    }
+}
+
+impl Flatten {
+    /// The data is unchanged; only the shape differs.
+    pub fn forward(&self, bottoms: &[&Tensor], tops: &mut [Tensor]) {
+        tops[0].data_mut().copy_from_slice(bottoms[0].data());
     }
 }
 

@@ -3,7 +3,9 @@
 
 use super::{canonical_axis, check_arity, count, Layer, Setup, Shape};
 use crate::error::{Error, Result};
+use crate::kernels::conv::inner_product_forward;
 use crate::proto::caffe::LayerParameter;
+use crate::tensor::Tensor;
 
 /// A fully connected layer: rows R = count(0..axis), inputs K = count(axis..), outputs M.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -58,6 +60,23 @@ impl InnerProduct {
     pub fn macs_per_item(&self, bottoms: &[Shape], _tops: &[Shape]) -> u64 {
         let n = bottoms[0].first().copied().unwrap_or(1).max(1);
         (self.rows / n * self.k * self.num_output) as u64
+    }
+}
+
+impl InnerProduct {
+    /// Y = X·Wᵀ + b (or X·W with `transpose`).
+    pub fn forward(&self, bottoms: &[&Tensor], tops: &mut [Tensor], params: &[Tensor]) {
+        let bias = params.get(1).map(Tensor::data);
+        inner_product_forward(
+            self.rows,
+            self.k,
+            self.num_output,
+            bottoms[0].data(),
+            params[0].data(),
+            bias,
+            self.transpose,
+            tops[0].data_mut(),
+        );
     }
 }
 

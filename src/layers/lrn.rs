@@ -1,10 +1,13 @@
 //! LRN layer: local response normalisation ACROSS_CHANNELS or WITHIN_CHANNEL with Caffe's
 //! conventions (alpha divided by local_size, or by local_size² within a channel; k ignored there).
 
+use super::LayerState;
 use super::{check_4d, unary_shape, Layer, Setup, Shape};
 use crate::error::{Error, Result};
+use crate::kernels::lrn::{lrn_across_forward, lrn_within_forward, LrnParams};
 use crate::proto::caffe::lrn_parameter::NormRegion;
 use crate::proto::caffe::LayerParameter;
+use crate::tensor::Tensor;
 
 /// Normalisation region.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -55,6 +58,25 @@ impl Lrn {
             shape: shape.clone(),
         };
         Ok(Setup { layer: Layer::Lrn(layer), tops: vec![shape], params: vec![] })
+    }
+}
+
+impl Lrn {
+    /// The kernel parameters.
+    pub fn params(&self) -> LrnParams {
+        LrnParams { local_size: self.local_size, alpha: self.alpha, beta: self.beta, k: self.k }
+    }
+
+    /// y = x·scale^(−β), keeping `scale` for backward.
+    pub fn forward(&self, bottoms: &[&Tensor], tops: &mut [Tensor], st: &mut LayerState) {
+        let p = self.params();
+        let (n, c, h, w) = (self.shape[0], self.shape[1], self.shape[2], self.shape[3]);
+        st.scale.resize(tops[0].len(), 0.0);
+        let (x, y) = (bottoms[0].data(), tops[0].data_mut());
+        match self.region {
+            Region::AcrossChannels => lrn_across_forward(&p, n, c, h * w, x, y, &mut st.scale),
+            Region::WithinChannel => lrn_within_forward(&p, n, c, h, w, x, y, &mut st.scale),
+        }
     }
 }
 

@@ -26,6 +26,8 @@ pub mod tanh;
 
 use crate::error::{Error, Result};
 use crate::proto::caffe::{LayerParameter, Phase};
+use crate::rng::Rng;
+use crate::tensor::Tensor;
 
 /// A blob shape, outermost axis first (Caffe's `vector<int>` shape).
 pub type Shape = Vec<usize>;
@@ -89,6 +91,32 @@ pub enum Layer {
     Softmax(softmax::Softmax),
     /// (shift + scale·x)^power.
     Power(power::Power),
+}
+
+/// Per-layer buffers kept between forward and backward (argmax, dropout mask, LRN scale, saved
+/// inputs of in-place layers, batch statistics). Each layer uses the fields it needs.
+#[derive(Clone, Debug, Default)]
+pub struct LayerState {
+    /// MAX pooling / Eltwise MAX winners.
+    pub argmax: Vec<i32>,
+    /// Dropout keep mask.
+    pub mask: Vec<u8>,
+    /// LRN scale.
+    pub scale: Vec<f32>,
+    /// The input of an in-place layer whose backward needs it.
+    pub saved: Vec<f32>,
+    /// BatchNorm mean used.
+    pub mean: Vec<f32>,
+    /// BatchNorm variance used.
+    pub var: Vec<f32>,
+}
+
+/// What a layer's forward may use besides its blobs: scratch space and its random stream.
+pub struct Ctx<'a> {
+    /// Scratch buffer (im2col columns), grown as needed.
+    pub scratch: &'a mut Vec<f32>,
+    /// The layer's own deterministic random stream.
+    pub rng: &'a mut Rng,
 }
 
 /// Layer types that only compute a training objective or a metric: stripped by the net builder.
@@ -223,6 +251,92 @@ impl Layer {
             | Layer::Reshape(_)
             | Layer::Softmax(_)
             | Layer::Power(_) => 0,
+        }
+    }
+
+    /// Whether the layer may run in place (its first top is its first bottom), as Caffe's
+    /// neuron-style layers can.
+    pub fn supports_in_place(&self) -> bool {
+        matches!(
+            self,
+            Layer::ReLU(_)
+                | Layer::PReLU(_)
+                | Layer::Sigmoid(_)
+                | Layer::TanH(_)
+                | Layer::Dropout(_)
+                | Layer::BatchNorm(_)
+                | Layer::Scale(_)
+                | Layer::Bias(_)
+                | Layer::Power(_)
+        )
+    }
+
+    /// Runs the layer forward. With `in_place`, `tops[0]` already holds bottom 0 and `bottoms`
+    /// lists only the other bottoms; otherwise `bottoms` lists them all.
+    pub fn forward(
+        &self,
+        bottoms: &[&Tensor],
+        tops: &mut [Tensor],
+        in_place: bool,
+        params: &mut [Tensor],
+        st: &mut LayerState,
+        cx: &mut Ctx,
+    ) {
+        // Element-wise layers compute in place; out of place, the top starts as a copy.
+        let prime = |tops: &mut [Tensor]| {
+            if !in_place {
+                tops[0].data_mut().copy_from_slice(bottoms[0].data());
+            }
+        };
+        let (x, rest) = if in_place {
+            (None, bottoms)
+        } else {
+            (bottoms.first().copied(), &bottoms[1.min(bottoms.len())..])
+        };
+        match self {
+            Layer::Input(_) => {}
+            Layer::Convolution(l) => l.forward(bottoms, tops, params, cx),
+            Layer::Deconvolution(l) => l.forward(bottoms, tops, params, cx),
+            Layer::InnerProduct(l) => l.forward(bottoms, tops, params),
+            Layer::Pooling(l) => l.forward(bottoms, tops, st),
+            Layer::Lrn(l) => l.forward(bottoms, tops, st),
+            Layer::ReLU(l) => {
+                prime(tops);
+                l.forward(&mut tops[0]);
+            }
+            Layer::PReLU(l) => {
+                prime(tops);
+                l.forward(&mut tops[0], params, st);
+            }
+            Layer::Sigmoid(l) => {
+                prime(tops);
+                l.forward(&mut tops[0]);
+            }
+            Layer::TanH(l) => {
+                prime(tops);
+                l.forward(&mut tops[0]);
+            }
+            Layer::Dropout(l) => {
+                prime(tops);
+                l.forward(&mut tops[0], st, cx);
+            }
+            Layer::BatchNorm(l) => {
+                prime(tops);
+                l.forward(&mut tops[0], params, st);
+            }
+            Layer::Power(l) => {
+                prime(tops);
+                l.forward(&mut tops[0], st);
+            }
+            Layer::Scale(l) => l.forward(x, rest.first().copied(), &mut tops[0], params, st),
+            Layer::Bias(l) => l.forward(x, rest.first().copied(), &mut tops[0], params),
+            Layer::Eltwise(l) => l.forward(bottoms, tops, st),
+            Layer::Concat(l) => l.forward(bottoms, tops),
+            Layer::Split(l) => l.forward(bottoms, tops),
+            Layer::Slice(l) => l.forward(bottoms, tops),
+            Layer::Flatten(l) => l.forward(bottoms, tops),
+            Layer::Reshape(l) => l.forward(bottoms, tops),
+            Layer::Softmax(l) => l.forward(bottoms, tops),
         }
     }
 

@@ -2,11 +2,14 @@
 //! Caffe's output-size rule: ceil (or floor) rounding, then the "last window must start inside
 //! the image" clip when there is padding.
 
+use super::LayerState;
 use super::{check_4d, check_arity, Layer, Setup, Shape};
 use crate::error::{Error, Result};
 use crate::kernels::pool::pooled_size_rule;
+use crate::kernels::pool::{ave_pool_forward, max_pool_forward, PoolGeom};
 use crate::proto::caffe::pooling_parameter::{PoolMethod, RoundMode};
 use crate::proto::caffe::LayerParameter;
+use crate::tensor::Tensor;
 
 /// Pooling method.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -151,6 +154,43 @@ impl Pooling {
             mask_top,
         };
         Ok(Setup { layer: Layer::Pooling(layer), tops, params: vec![] })
+    }
+}
+
+impl Pooling {
+    /// The kernel geometry.
+    pub fn geom(&self) -> PoolGeom {
+        PoolGeom {
+            channels: self.channels,
+            height: self.input.0,
+            width: self.input.1,
+            kernel_h: self.kernel.0,
+            kernel_w: self.kernel.1,
+            stride_h: self.stride.0,
+            stride_w: self.stride.1,
+            pad_h: self.pad.0,
+            pad_w: self.pad.1,
+            out_h: self.output.0,
+            out_w: self.output.1,
+        }
+    }
+
+    /// MAX (keeping the argmax for backward, and writing it to the mask top if any) or AVE.
+    pub fn forward(&self, bottoms: &[&Tensor], tops: &mut [Tensor], st: &mut LayerState) {
+        let g = self.geom();
+        let (x, n) = (bottoms[0].data(), bottoms[0].shape()[0]);
+        match self.method {
+            Method::Max => {
+                st.argmax.resize(tops[0].len(), 0);
+                max_pool_forward(&g, n, x, tops[0].data_mut(), &mut st.argmax);
+                if let Some(mask) = tops.get_mut(1) {
+                    for (m, &a) in mask.data_mut().iter_mut().zip(&st.argmax) {
+                        *m = a as f32;
+                    }
+                }
+            }
+            Method::Ave => ave_pool_forward(&g, n, x, tops[0].data_mut()),
+        }
     }
 }
 

@@ -1,8 +1,11 @@
 //! Power layer: y = (shift + scale · x)^power; shape-preserving.
 
+use super::LayerState;
 use super::{unary_shape, Layer, Setup, Shape};
 use crate::error::Result;
+use crate::kernels::eltwise::{power_forward, PowerParams};
 use crate::proto::caffe::LayerParameter;
+use crate::tensor::Tensor;
 
 /// Parameters of `power_param`.
 #[derive(Clone, Debug, PartialEq)]
@@ -22,6 +25,16 @@ impl Power {
         let p = lp.power_param.unwrap_or_default();
         let layer = Power { power: p.power(), scale: p.scale(), shift: p.shift() };
         Ok(Setup { layer: Layer::Power(layer), tops: vec![shape], params: vec![] })
+    }
+}
+
+impl Power {
+    /// In place: y = (shift + scale·x)^power; the input is kept for backward.
+    pub fn forward(&self, y: &mut Tensor, st: &mut LayerState) {
+        st.saved.clear();
+        st.saved.extend_from_slice(y.data());
+        let p = PowerParams { power: self.power, scale: self.scale, shift: self.shift };
+        power_forward(&st.saved, y.data_mut(), p);
     }
 }
 

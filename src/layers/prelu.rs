@@ -1,8 +1,11 @@
 //! PReLU layer: ReLU with a learned slope per channel (or one shared slope); blob (C) or (1).
 
+use super::LayerState;
 use super::{unary_shape, Layer, Setup, Shape};
 use crate::error::{Error, Result};
+use crate::kernels::eltwise::prelu_forward_inplace;
 use crate::proto::caffe::LayerParameter;
+use crate::tensor::Tensor;
 
 /// Parametric ReLU.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -28,6 +31,20 @@ impl PReLU {
             tops: vec![shape],
             params,
         })
+    }
+}
+
+impl PReLU {
+    /// In place: y = max(x, 0) + a_c·min(x, 0); the input is kept for backward.
+    pub fn forward(&self, y: &mut Tensor, params: &[Tensor], st: &mut LayerState) {
+        st.saved.clear();
+        st.saved.extend_from_slice(y.data());
+        let shape = y.shape().to_vec();
+        let outer = shape[0];
+        let inner: usize = shape[2..].iter().product();
+        let (c, inner) =
+            if self.channel_shared { (1, self.channels * inner) } else { (self.channels, inner) };
+        prelu_forward_inplace(y.data_mut(), outer, c, inner, params[0].data());
     }
 }
 

@@ -2,7 +2,9 @@
 
 use super::{unary_shape, Layer, Setup, Shape};
 use crate::error::Result;
+use crate::kernels::eltwise::relu_forward_inplace;
 use crate::proto::caffe::LayerParameter;
+use crate::tensor::Tensor;
 
 /// Rectified linear unit with Caffe's `negative_slope`.
 #[derive(Clone, Debug, PartialEq)]
@@ -17,6 +19,13 @@ impl ReLU {
         let shape = unary_shape(lp, bottoms)?;
         let negative_slope = lp.relu_param.as_ref().map_or(0.0, |p| p.negative_slope());
         Ok(Setup { layer: Layer::ReLU(ReLU { negative_slope }), tops: vec![shape], params: vec![] })
+    }
+}
+
+impl ReLU {
+    /// In place: y = max(x, 0) + slope·min(x, 0).
+    pub fn forward(&self, y: &mut Tensor) {
+        relu_forward_inplace(y.data_mut(), self.negative_slope);
     }
 }
 

@@ -4,6 +4,7 @@
 use super::{check_arity, count, fmt_shape, Layer, Setup, Shape};
 use crate::error::{Error, Result};
 use crate::proto::caffe::LayerParameter;
+use crate::tensor::Tensor;
 
 /// Shape change (data unchanged).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -83,6 +84,13 @@ impl Reshape {
             )));
         }
         Ok(Setup { layer: Layer::Reshape(Reshape), tops: vec![top], params: vec![] })
+    }
+}
+
+impl Reshape {
+    /// The data is unchanged; only the shape differs.
+    pub fn forward(&self, bottoms: &[&Tensor], tops: &mut [Tensor]) {
+        tops[0].data_mut().copy_from_slice(bottoms[0].data());
     }
 }
 

@@ -1,9 +1,12 @@
 //! Scale layer: multiplies by a broadcast factor — a learned blob of shape
 //! bottom.shape[axis .. axis+num_axes], or a second bottom — with an optional learned bias.
 
+use super::LayerState;
 use super::{canonical_axis, check_arity, count, fmt_shape, Layer, Setup, Shape};
 use crate::error::{Error, Result};
+use crate::kernels::eltwise::{scale_channels_forward, scale_channels_forward_inplace};
 use crate::proto::caffe::LayerParameter;
+use crate::tensor::Tensor;
 
 /// How a broadcast operand lines up with the bottom: (outer, dim, inner) counts.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -101,6 +104,48 @@ impl Scale {
             bias_term: p.bias_term(),
         };
         Ok(Setup { layer: Layer::Scale(layer), tops: vec![b.clone()], params })
+    }
+}
+
+impl Scale {
+    /// y = x·γ (+ β), γ broadcast from the learned blob or from `factor` (the second bottom).
+    /// `x` is `None` in place: `y` holds the input, which is kept for backward.
+    pub fn forward(
+        &self,
+        x: Option<&Tensor>,
+        factor: Option<&Tensor>,
+        y: &mut Tensor,
+        params: &[Tensor],
+        st: &mut LayerState,
+    ) {
+        let b = &self.bcast;
+        let (gamma, beta) = match factor {
+            Some(f) => (f.data(), params.first().map(Tensor::data)),
+            None => (params[0].data(), params.get(1).map(Tensor::data)),
+        };
+        match x {
+            Some(x) => scale_channels_forward(
+                x.data(),
+                y.data_mut(),
+                b.outer,
+                b.dim,
+                b.inner,
+                Some(gamma),
+                beta,
+            ),
+            None => {
+                st.saved.clear();
+                st.saved.extend_from_slice(y.data());
+                scale_channels_forward_inplace(
+                    y.data_mut(),
+                    b.outer,
+                    b.dim,
+                    b.inner,
+                    Some(gamma),
+                    beta,
+                );
+            }
+        }
     }
 }
 

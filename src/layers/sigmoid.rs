@@ -2,7 +2,9 @@
 
 use super::{unary_shape, Layer, Setup, Shape};
 use crate::error::Result;
+use crate::kernels::eltwise::sigmoid_forward_inplace;
 use crate::proto::caffe::LayerParameter;
+use crate::tensor::Tensor;
 
 /// The logistic function (no parameters).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -13,6 +15,13 @@ impl Sigmoid {
     pub fn setup(lp: &LayerParameter, bottoms: &[Shape]) -> Result<Setup> {
         let shape = unary_shape(lp, bottoms)?;
         Ok(Setup { layer: Layer::Sigmoid(Sigmoid), tops: vec![shape], params: vec![] })
+    }
+}
+
+impl Sigmoid {
+    /// In place: y = 1 / (1 + e^−x).
+    pub fn forward(&self, y: &mut Tensor) {
+        sigmoid_forward_inplace(y.data_mut());
     }
 }
 

@@ -4,6 +4,7 @@
 use super::{canonical_axis, check_arity, Layer, Setup, Shape};
 use crate::error::{Error, Result};
 use crate::proto::caffe::LayerParameter;
+use crate::tensor::Tensor;
 
 /// Slicing along a canonical axis into the given extents.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -68,6 +69,26 @@ impl Slice {
             })
             .collect();
         Ok(Setup { layer: Layer::Slice(Slice { axis, sizes }), tops, params: vec![] })
+    }
+}
+
+impl Slice {
+    /// Copies each top's block out of the bottom.
+    pub fn forward(&self, bottoms: &[&Tensor], tops: &mut [Tensor]) {
+        let shape = bottoms[0].shape();
+        let outer: usize = shape[..self.axis].iter().product();
+        let inner: usize = shape[self.axis + 1..].iter().product();
+        let bottom_row = shape[self.axis] * inner;
+        let x = bottoms[0].data();
+        let mut offset = 0;
+        for (t, &size) in tops.iter_mut().zip(&self.sizes) {
+            let row = size * inner;
+            for o in 0..outer {
+                t.data_mut()[o * row..(o + 1) * row]
+                    .copy_from_slice(&x[o * bottom_row + offset..o * bottom_row + offset + row]);
+            }
+            offset += row;
+        }
     }
 }
 

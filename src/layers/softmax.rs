@@ -3,7 +3,9 @@
 
 use super::{canonical_axis, unary_shape, Layer, Setup, Shape};
 use crate::error::Result;
+use crate::kernels::softmax::softmax_forward;
 use crate::proto::caffe::LayerParameter;
+use crate::tensor::Tensor;
 
 /// Softmax along a canonical axis.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -19,6 +21,16 @@ impl Softmax {
         let axis = lp.softmax_param.as_ref().map_or(1, |p| p.axis());
         let axis = canonical_axis(axis, shape.len(), "softmax_param.axis")?;
         Ok(Setup { layer: Layer::Softmax(Softmax { axis }), tops: vec![shape], params: vec![] })
+    }
+}
+
+impl Softmax {
+    /// Softmax along the axis for every outer and inner index.
+    pub fn forward(&self, bottoms: &[&Tensor], tops: &mut [Tensor]) {
+        let shape = bottoms[0].shape();
+        let outer: usize = shape[..self.axis].iter().product();
+        let inner: usize = shape[self.axis + 1..].iter().product();
+        softmax_forward(bottoms[0].data(), tops[0].data_mut(), outer, shape[self.axis], inner);
     }
 }
 

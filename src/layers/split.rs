@@ -4,6 +4,7 @@
 use super::{check_arity, Layer, Setup, Shape};
 use crate::error::Result;
 use crate::proto::caffe::LayerParameter;
+use crate::tensor::Tensor;
 
 /// Fan-out of one blob.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -15,6 +16,15 @@ impl Split {
         check_arity(lp, (1, 1), (1, usize::MAX))?;
         let tops = vec![bottoms[0].clone(); lp.top.len()];
         Ok(Setup { layer: Layer::Split(Split), tops, params: vec![] })
+    }
+}
+
+impl Split {
+    /// Copies the bottom to every top.
+    pub fn forward(&self, bottoms: &[&Tensor], tops: &mut [Tensor]) {
+        for t in tops {
+            t.data_mut().copy_from_slice(bottoms[0].data());
+        }
     }
 }
 

@@ -2,7 +2,9 @@
 
 use super::{unary_shape, Layer, Setup, Shape};
 use crate::error::Result;
+use crate::kernels::eltwise::tanh_forward_inplace;
 use crate::proto::caffe::LayerParameter;
+use crate::tensor::Tensor;
 
 /// The hyperbolic tangent (no parameters).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -13,6 +15,13 @@ impl TanH {
     pub fn setup(lp: &LayerParameter, bottoms: &[Shape]) -> Result<Setup> {
         let shape = unary_shape(lp, bottoms)?;
         Ok(Setup { layer: Layer::TanH(TanH), tops: vec![shape], params: vec![] })
+    }
+}
+
+impl TanH {
+    /// In place: y = tanh x.
+    pub fn forward(&self, y: &mut Tensor) {
+        tanh_forward_inplace(y.data_mut());
     }
 }
 

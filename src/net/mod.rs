@@ -3,6 +3,7 @@
 //! loss layers stripped, data layers turned into inputs, splits inserted, in-place tops resolved.
 
 pub mod filter;
+pub mod forward;
 pub mod params;
 
 use crate::error::{Error, Result};
@@ -177,6 +178,13 @@ impl Net {
                         ..Default::default()
                     });
                 }
+            }
+            let in_place_any = lp.top.iter().enumerate().any(|(j, t)| lp.bottom.get(j) == Some(t));
+            if in_place_any && !setup.layer.supports_in_place() {
+                return Err(ctx(Error::input(format!(
+                    "a {} layer cannot run in place (its top must differ from its bottom)",
+                    setup.layer.type_name()
+                ))));
             }
             let mut tops = Vec::with_capacity(lp.top.len());
             for (j, (t, shape)) in lp.top.iter().zip(&setup.tops).enumerate() {
