@@ -1,6 +1,7 @@
 //! magic-init: data-dependent initialization of Caffe convolutional networks (Krähenbühl,
 //! Doersch, Donahue, Darrell, ICLR 2016) as a library; the binary lives in `main.rs`.
 
+pub mod caffemodel;
 pub mod cli;
 pub mod data;
 pub mod error;

@@ -175,6 +175,7 @@ impl Net {
                 while lp.param.len() < setup.params.len() {
                     lp.param.push(crate::proto::caffe::ParamSpec {
                         lr_mult: Some(0.0),
+                        decay_mult: Some(0.0),
                         ..Default::default()
                     });
                 }
