@@ -9,7 +9,7 @@ use std::ffi::OsString;
 use std::path::PathBuf;
 
 /// Single-dash long flags of the original `magic_init.py`, rewritten to `--name` before lexopt.
-const SINGLE_DASH_LONG: &[&str] = &["-nit", "-bs", "-cs", "-nc", "-sm"];
+const SINGLE_DASH_LONG: &[&str] = &["-nit", "-bs", "-cs"];
 
 /// A validated command.
 #[derive(Clone, Debug, PartialEq)]
@@ -22,6 +22,43 @@ pub enum Command {
     Info(InfoArgs),
     /// `upgrade`: print the net in current (V2) text format.
     Upgrade(UpgradeArgs),
+    /// The main job: initialise PROTOTXT's weights and write OUTPUT.
+    Init(InitArgs),
+}
+
+/// Options of the main command (the original script's flags plus ours).
+#[derive(Clone, Debug, PartialEq)]
+pub struct InitArgs {
+    /// The net.
+    pub prototxt: PathBuf,
+    /// Where to write the `.caffemodel`.
+    pub output: PathBuf,
+    /// `-d`: image glob.
+    pub data: Option<String>,
+    /// `-t`: weight basis.
+    pub weight_type: crate::init::WeightType,
+    /// `-b`: β, the mean of every initialised channel.
+    pub bias: f32,
+    /// `-nit`: number of batches.
+    pub nit: usize,
+    /// `-s`: input scale (after mean subtraction).
+    pub scale: f32,
+    /// `-l`: model to load first.
+    pub load: Option<PathBuf>,
+    /// `-z`: zero everything and re-initialise.
+    pub zero: bool,
+    /// `-q`: only warnings and errors.
+    pub quiet: bool,
+    /// `--mem-limit`: MB of a layer's output used for its statistics.
+    pub mem_limit_mb: usize,
+    /// `--seed`.
+    pub seed: u64,
+    /// `--mean`: per-channel mean (BGR).
+    pub mean: Option<Vec<f32>>,
+    /// `--gpu`: accepted for compatibility with the original, ignored (CPU only).
+    pub gpu: Option<i64>,
+    /// Phase, input shape, batch size (`-bs`, default 16).
+    pub build: BuildArgs,
 }
 
 /// Options of `info`.
@@ -76,9 +113,29 @@ pub const USAGE: &str = "\
 magic-init — data-dependent initialization of Caffe networks (Krähenbühl et al., ICLR 2016)
 
 USAGE:
+    magic-init PROTOTXT OUTPUT.caffemodel [-d GLOB] [-t TYPE] [-b BIAS] [-bs N] [-nit N] [-s SCALE]
+               [-l MODEL] [-z] [-q] [--mem-limit MB] [--seed N] [--mean B,G,R]
+               [--phase train|test] [--input-shape C,H,W]
     magic-init info PROTOTXT [--json] [--phase train|test] [--input-shape C,H,W] [-bs N]
     magic-init upgrade IN.prototxt [OUT.prototxt]
     magic-init -h | --help | --version
+
+MAIN COMMAND (Algorithm 1: every Convolution / InnerProduct / Deconvolution layer gets
+Gaussian weights rescaled so that each output channel has mean BIAS and std 1 on the data):
+    -d, --data GLOB        images (JPEG/PNG), sorted; without it, the prototxt's ImageData list,
+                           else built-in synthetic dead-leaves images (with a warning)
+    -t, --type TYPE        weight basis: elwise [elwise]
+    -b, --bias BIAS        mean β of every initialised channel [0.1]
+    -bs N                  batch size [16]
+    -nit N                 number of batches [10]
+    -s SCALE               input scale, applied after mean subtraction [1.0]
+    -l, --load MODEL       start from a .caffemodel; layers it fills are kept (unless -z)
+    -z                     zero all weights and re-initialise every layer
+    -q                     quiet: only warnings and errors
+    --mem-limit MB         at most this much of a layer's output enters its statistics [500]
+    --seed N               seed of every random draw; same seed and inputs, same file [1]
+    --mean B,G,R           per-channel mean, or one value [104,117,123 for colour, 0 for grey]
+    --gpu N                accepted for compatibility with the original script; ignored (CPU)
 
 COMMANDS:
     info       one row per layer: name, type, bottoms → tops, top shapes, parameter count,
@@ -88,7 +145,7 @@ COMMANDS:
 NET OPTIONS:
     --phase train|test     phase for include/exclude rules, Dropout and BatchNorm [train]
     --input-shape C,H,W    shape of one input item (overrides the prototxt's data layer)
-    -bs, --batch-size N    batch size (overrides the prototxt's)
+    -bs, --batch-size N    batch size (info: overrides the prototxt's; main command: [16])
 
 Exit codes: 0 success, 1 runtime failure, 2 usage or input error.
 ";
@@ -178,6 +235,7 @@ pub fn parse_args<I: IntoIterator<Item = OsString>>(args: I) -> Result<Command> 
         return Err(usage_error("no command given"));
     };
     let sub = first.to_string();
+    let args_for_init = args.clone();
     let mut p = lexopt::Parser::from_args(args.into_iter().skip(1));
     match sub.as_str() {
         "-h" | "--help" | "help" => Ok(Command::Help),
@@ -225,7 +283,114 @@ pub fn parse_args<I: IntoIterator<Item = OsString>>(args: I) -> Result<Command> 
             let input = it.next().ok_or_else(|| usage_error("upgrade: missing IN.prototxt"))?;
             Ok(Command::Upgrade(UpgradeArgs { input, output: it.next() }))
         }
-        other => Err(usage_error(format!("unknown command {other:?}"))),
+        _ => parse_init(args_for_init),
+    }
+}
+
+/// Parses the main command: `PROTOTXT OUTPUT [options]` (options may come anywhere).
+fn parse_init(args: Vec<OsString>) -> Result<Command> {
+    let mut p = lexopt::Parser::from_args(args);
+    let mut paths: Vec<PathBuf> = Vec::new();
+    let mut a = InitArgs {
+        prototxt: PathBuf::new(),
+        output: PathBuf::new(),
+        data: None,
+        weight_type: crate::init::WeightType::Elwise,
+        bias: 0.1,
+        nit: 10,
+        scale: 1.0,
+        load: None,
+        zero: false,
+        quiet: false,
+        mem_limit_mb: 500,
+        seed: 1,
+        mean: None,
+        gpu: None,
+        build: BuildArgs { batch: Some(16), ..BuildArgs::default() },
+    };
+    while let Some(arg) = next_arg(&mut p)? {
+        if build_option(&arg, &mut p, &mut a.build)? {
+            continue;
+        }
+        match arg {
+            Arg::Short('h') => return Ok(Command::Help),
+            Arg::Short('d') => a.data = Some(string_value(&mut p, "-d")?),
+            Arg::Short('t') => a.weight_type = parse_type(&string_value(&mut p, "-t")?)?,
+            Arg::Short('b') => a.bias = finite(value(&mut p, "-b")?, "-b")?,
+            Arg::Short('s') => a.scale = finite(value(&mut p, "-s")?, "-s")?,
+            Arg::Short('l') => a.load = Some(PathBuf::from(string_value(&mut p, "-l")?)),
+            Arg::Short('z') => a.zero = true,
+            Arg::Short('q') => a.quiet = true,
+            Arg::Long(l) => match l.as_str() {
+                "help" => return Ok(Command::Help),
+                "data" => a.data = Some(string_value(&mut p, "--data")?),
+                "type" => a.weight_type = parse_type(&string_value(&mut p, "--type")?)?,
+                "bias" => a.bias = finite(value(&mut p, "--bias")?, "--bias")?,
+                "load" => a.load = Some(PathBuf::from(string_value(&mut p, "--load")?)),
+                "nit" => {
+                    a.nit = value(&mut p, "-nit")?;
+                    if a.nit == 0 {
+                        return Err(usage_error("-nit: at least one batch is needed"));
+                    }
+                }
+                "mem-limit" => {
+                    a.mem_limit_mb = value(&mut p, "--mem-limit")?;
+                    if a.mem_limit_mb == 0 {
+                        return Err(usage_error("--mem-limit: must be at least 1 MB"));
+                    }
+                }
+                "seed" => a.seed = value(&mut p, "--seed")?,
+                "mean" => {
+                    let text = string_value(&mut p, "--mean")?;
+                    let m: Option<Vec<f32>> = text
+                        .split(',')
+                        .map(|v| v.trim().parse().ok().filter(|x: &f32| x.is_finite()))
+                        .collect();
+                    a.mean = Some(m.filter(|m| !m.is_empty()).ok_or_else(|| {
+                        usage_error(format!(
+                            "--mean: expected numbers like 104,117,123, got {text:?}"
+                        ))
+                    })?);
+                }
+                "gpu" => a.gpu = Some(value(&mut p, "--gpu")?),
+                "cs" => return Err(usage_error(
+                    "-cs (between-layer scaling, Algorithm 2) is not available in this version yet",
+                )),
+                other => return Err(usage_error(format!("unknown option --{other}"))),
+            },
+            Arg::Value(v) if paths.len() < 2 => paths.push(PathBuf::from(v)),
+            other => return Err(usage_error(format!("unexpected argument {}", describe(&other)))),
+        }
+    }
+    match paths.len() {
+        0 => return Err(usage_error("missing PROTOTXT and OUTPUT.caffemodel")),
+        1 => return Err(usage_error("missing OUTPUT.caffemodel")),
+        _ => {}
+    }
+    a.output = paths.pop().unwrap_or_default();
+    a.prototxt = paths.pop().unwrap_or_default();
+    Ok(Command::Init(a))
+}
+
+fn finite(v: f32, flag: &str) -> Result<f32> {
+    if v.is_finite() {
+        Ok(v)
+    } else {
+        Err(usage_error(format!("{flag}: must be a finite number")))
+    }
+}
+
+/// `-t`: the weight bases of the original script.
+fn parse_type(s: &str) -> Result<crate::init::WeightType> {
+    let base = s.strip_prefix("fast_").unwrap_or(s);
+    match (s, base) {
+        ("elwise", _) => Ok(crate::init::WeightType::Elwise),
+        (_, "pca" | "zca" | "kmeans" | "rand") => Err(usage_error(format!(
+            "-t {s}: the data-driven weight bases are not available in this version yet; use elwise"
+        ))),
+        _ => Err(usage_error(format!(
+            "-t: unknown type {s:?} (elwise, pca, zca, kmeans, rand, or fast_ + one of the last four)"
+        ))),
     }
 }
 

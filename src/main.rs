@@ -3,7 +3,7 @@
 
 use magic_init::cli::{self, Command};
 use magic_init::error::{Error, Result};
-use magic_init::{info, io, net::Net, prototxt, upgrade};
+use magic_init::{app, info, io, net::Net, prototxt, upgrade};
 
 fn run() -> Result<()> {
     match cli::parse_args(std::env::args_os().skip(1))? {
@@ -13,6 +13,7 @@ fn run() -> Result<()> {
             let net = Net::from_file(&a.prototxt, &a.build.options())?;
             print!("{}", if a.json { info::json(&net) } else { info::table(&net) });
         }
+        Command::Init(a) => app::run_init(&a)?,
         Command::Upgrade(a) => {
             let (param, _) = prototxt::read_net_file(&a.input)?;
             let (param, notes) = if upgrade::needs_upgrade(&param) {

@@ -26,9 +26,10 @@ impl std::fmt::Debug for Tensor {
 impl Clone for Tensor {
     /// A new allocation has its own alignment, so the aligned window is found again.
     fn clone(&self) -> Tensor {
-        let mut t = Tensor::zeros(&self.shape);
-        t.data_mut().copy_from_slice(self.data());
-        t
+        let mut buf = vec![0.0f32; self.len + PAD];
+        let offset = Self::aligned_offset(&buf);
+        buf[offset..offset + self.len].copy_from_slice(self.data());
+        Tensor { shape: self.shape.clone(), buf, offset, len: self.len }
     }
 }
 
@@ -115,6 +116,8 @@ mod tests {
             let c = t.clone();
             assert_eq!(c.data().as_ptr() as usize % ALIGN, 0, "clones realign");
         }
+        let empty = Tensor::default().clone();
+        assert!(empty.is_empty());
         let mut t = Tensor::from_vec(&[2, 3], vec![1., 2., 3., 4., 5., 6.]);
         t.reshape(&[6]);
         assert_eq!(t.shape(), &[6]);

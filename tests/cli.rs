@@ -392,3 +392,195 @@ fn lenet_runs_on_fashion_mnist_and_synthetic_images() {
         }
     }
 }
+
+fn tmp_dir(tag: &str) -> PathBuf {
+    static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let k = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let d = std::env::temp_dir().join(format!("mi-{tag}-{}-{k}", std::process::id()));
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+/// Runs the main command, then re-runs the written model forward over the same batches and
+/// checks every initialised layer's channels: |mean − β| < 1e-3 and |std − 1| < 1e-3.
+fn init_and_verify(
+    proto: &Path,
+    glob: Option<&str>,
+    extra: &[&str],
+    bs: usize,
+    nit: usize,
+    scale: f32,
+) {
+    let dir = tmp_dir("verify");
+    let out = dir.join(format!("{}.caffemodel", proto.file_stem().unwrap().to_string_lossy()));
+    let (bs_s, nit_s, scale_s) = (bs.to_string(), nit.to_string(), scale.to_string());
+    let mut args = vec![
+        proto.to_str().unwrap(),
+        out.to_str().unwrap(),
+        "-bs",
+        &bs_s,
+        "-nit",
+        &nit_s,
+        "-s",
+        &scale_s,
+        "-q",
+    ];
+    if let Some(g) = glob {
+        args.extend(["-d", g]);
+    }
+    args.extend(extra);
+    let o = run(&args);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let phase =
+        if extra.windows(2).any(|w| w == ["--phase", "test"]) { Phase::Test } else { Phase::Train };
+    let mut opts = BuildOptions { phase, ..Default::default() };
+    opts.input.batch = Some(bs);
+    let net = build(proto, &opts);
+    let mut params = magic_init::net::params::Params::new(&net);
+    let (model, _) = magic_init::caffemodel::read_model(&out).unwrap();
+    magic_init::caffemodel::load_into(&net, &mut params, &model, "out").unwrap();
+    let feeder = magic_init::feed::Feeder::new(&net, Some(proto), glob, None, scale, 1).unwrap();
+    let stats = magic_init::init::measure(&net, &mut params, &feeder, nit, 1).unwrap();
+    assert!(!stats.is_empty());
+    for (i, s) in stats {
+        // Without a bias term only the scale can be set.
+        let has_bias = net.nodes[i].param_shapes.len() > 1;
+        for c in 0..s.channels() {
+            let (m, sd) = (s.mean(c), s.std(c));
+            let name = &net.nodes[i].name;
+            assert!(
+                !has_bias || (m - 0.1).abs() < 1e-3,
+                "{}: {name} channel {c} mean {m}",
+                proto.display()
+            );
+            assert!((sd - 1.0).abs() < 1e-3, "{}: {name} channel {c} std {sd}", proto.display());
+        }
+    }
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+#[test]
+fn init_gives_unit_statistics_on_zoo_nets_with_real_images() {
+    let (Some(dir), Some(glob)) = (models(), images()) else { return };
+    init_and_verify(&dir.join("bvlc_alexnet_deploy.prototxt"), Some(&glob), &[], 8, 4, 1.0);
+    init_and_verify(&dir.join("cifar10_quick.prototxt"), Some(&glob), &[], 16, 4, 1.0);
+    init_and_verify(
+        &dir.join("cifar10_full.prototxt"),
+        Some(&glob),
+        &["--phase", "test"],
+        16,
+        3,
+        1.0,
+    );
+    let fashion = repo().join("../shared/data/labeled/fashion_mnist");
+    if fashion.is_dir() {
+        let g = format!("{}/test/*/*.png", fashion.display());
+        init_and_verify(&dir.join("lenet.prototxt"), Some(&g), &[], 32, 4, 1.0 / 255.0);
+    }
+}
+
+#[test]
+fn init_on_our_own_nets_with_synthetic_images() {
+    init_and_verify(&data("all_layers.prototxt"), None, &[], 4, 3, 1.0);
+    init_and_verify(&data("all_layers.prototxt"), None, &["--phase", "test"], 4, 3, 1.0);
+}
+
+#[test]
+fn init_is_reproducible_quiet_and_respects_loaded_layers() {
+    let dir = tmp_dir("repro");
+    let proto = data("all_layers.prototxt");
+    let p = proto.to_str().unwrap();
+    let file = |n: &str| dir.join(n).to_str().unwrap().to_string();
+    let (a, b, c, d) =
+        (file("a.caffemodel"), file("b.caffemodel"), file("c.caffemodel"), file("d.caffemodel"));
+    let o = run(&[p, &a, "-nit", "2", "-bs", "2", "-q"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stdout(&o).is_empty(), "-q prints nothing on success: {}", stdout(&o));
+    assert!(stderr(&o).contains("synthetic"), "warns about synthetic images: {}", stderr(&o));
+    let o = run(&[p, &b, "-nit", "2", "-bs", "2"]);
+    assert!(
+        stdout(&o).contains("conv1")
+            && stdout(&o).contains("done: 5 layers initialised on 4 images"),
+        "{}",
+        stdout(&o)
+    );
+    assert_eq!(std::fs::read(&a).unwrap(), std::fs::read(&b).unwrap(), "same seed, same bytes");
+    run(&[p, &c, "-nit", "2", "-bs", "2", "--seed", "2", "-q"]);
+    assert_ne!(std::fs::read(&a).unwrap(), std::fs::read(&c).unwrap());
+    // Loading the result: every weighted layer already has weights and is kept.
+    let o = run(&[p, &d, "-nit", "2", "-bs", "2", "-l", &c]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        stdout(&o).contains("has weights, kept")
+            && stdout(&o).contains("done: 0 layers initialised"),
+        "{}",
+        stdout(&o)
+    );
+    let load = |f: &str| magic_init::caffemodel::read_model(Path::new(f)).unwrap().0;
+    let weights = |m: &magic_init::proto::caffe::NetParameter| -> Vec<Vec<f32>> {
+        m.layer
+            .iter()
+            .filter(|l| l.r#type() != "BatchNorm")
+            .flat_map(|l| l.blobs.iter().map(|b| b.data.clone()))
+            .collect()
+    };
+    assert_eq!(weights(&load(&d)), weights(&load(&c)));
+    // -z starts over.
+    let o = run(&[p, &d, "-nit", "2", "-bs", "2", "-l", &c, "-z"]);
+    assert!(stdout(&o).contains("done: 5 layers initialised"), "{}", stdout(&o));
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+#[test]
+fn init_rejects_bad_flags_and_files_without_writing() {
+    let dir = tmp_dir("bad");
+    let out = dir.join("out.caffemodel");
+    let o_s = out.to_str().unwrap();
+    let proto = data("all_layers.prototxt");
+    let p = proto.to_str().unwrap();
+    for (args, want) in [
+        (vec![p, o_s, "-t", "kmeans"], "not available in this version"),
+        (vec![p, o_s, "-t", "gaussian"], "unknown type"),
+        (vec![p, o_s, "-cs"], "-cs"),
+        (vec![p, o_s, "-nit", "0"], "-nit"),
+        (vec![p, o_s, "-bs", "x"], "-bs: invalid value"),
+        (vec![p, o_s, "--mem-limit", "0"], "--mem-limit"),
+        (vec![p, o_s, "--mean", "1,2"], "--mean has 2 values"),
+        (vec![p], "missing OUTPUT"),
+        (vec![p, o_s, "--frobnicate"], "unknown option --frobnicate"),
+        (vec!["/nonexistent.prototxt", o_s], "cannot read /nonexistent.prototxt"),
+        (vec![p, o_s, "-d", "/nonexistent/*.jpg"], "/nonexistent/*.jpg"),
+        (vec![p, o_s, "-l", "/nonexistent.caffemodel"], "/nonexistent.caffemodel"),
+        (vec![p, "/nonexistent/dir/out.caffemodel"], "does not exist"),
+    ] {
+        let o = run(&args);
+        assert_eq!(o.status.code(), Some(2), "{args:?}: {}", stderr(&o));
+        assert!(stderr(&o).contains(want), "{args:?}: {}", stderr(&o));
+        assert!(!out.exists(), "{args:?} left an output file");
+    }
+    // A model whose blobs do not fit the net.
+    let other = dir.join("other.caffemodel");
+    let lenet = models().map(|m| m.join("lenet.prototxt"));
+    if let Some(lenet) = lenet {
+        assert!(run(&[
+            lenet.to_str().unwrap(),
+            other.to_str().unwrap(),
+            "-nit",
+            "1",
+            "-bs",
+            "1",
+            "-q"
+        ])
+        .status
+        .success());
+        let o = run(&[p, o_s, "-l", other.to_str().unwrap()]);
+        assert_eq!(o.status.code(), Some(2));
+        assert!(!out.exists());
+    }
+    assert!(std::fs::read_dir(&dir).unwrap().all(|e| !e
+        .unwrap()
+        .file_name()
+        .to_string_lossy()
+        .contains(".tmp")));
+    std::fs::remove_dir_all(dir).unwrap();
+}

@@ -30,6 +30,18 @@ impl Workspace {
         }
     }
 
+    /// Like [`Workspace::new`] but without allocating activations: the caller swaps its own
+    /// tensors into `blobs` before running a layer (the initializer keeps one per batch).
+    pub fn unallocated(net: &Net, seed: u64) -> Workspace {
+        let root = Rng::new(seed);
+        Workspace {
+            blobs: vec![Tensor::default(); net.blobs.len()],
+            states: vec![LayerState::default(); net.nodes.len()],
+            rngs: (0..net.nodes.len()).map(|i| root.fork(i as u64)).collect(),
+            scratch: Vec::new(),
+        }
+    }
+
     /// The activations of the blob called `name` (the last blob of that name).
     pub fn blob(&self, net: &Net, name: &str) -> Option<&Tensor> {
         net.blobs.iter().rposition(|b| b.name == name).map(|i| &self.blobs[i])

@@ -1,0 +1,111 @@
+//! The main job end to end: build the net, load a model, pick the images, run Algorithm 1,
+//! write the `.caffemodel` atomically, and report progress the way a person can follow.
+
+use crate::caffemodel;
+use crate::cli::InitArgs;
+use crate::error::{Error, Result};
+use crate::feed::Feeder;
+use crate::init::{self, Action, InitOptions, LayerReport};
+use crate::net::params::Params;
+use crate::net::Net;
+use std::time::Instant;
+
+/// Runs the main command.
+pub fn run_init(a: &InitArgs) -> Result<()> {
+    let start = Instant::now();
+    let say = |line: &str| {
+        if !a.quiet {
+            println!("{line}");
+        }
+    };
+    let warn = |line: &str| eprintln!("magic-init: warning: {line}");
+    if a.gpu.is_some() {
+        warn("--gpu is ignored: magic-init runs on one CPU core");
+    }
+    // Fail before the long run if the output cannot be written there.
+    match a.output.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() && !dir.is_dir() => {
+            return Err(Error::input(format!("output folder {} does not exist", dir.display())));
+        }
+        _ => {}
+    }
+    let net = Net::from_file(&a.prototxt, &a.build.options())?;
+    for n in &net.notes {
+        say(&format!("note: {n}"));
+    }
+    let mut params = Params::new(&net);
+    if let Some(model) = &a.load {
+        let (m, notes) = caffemodel::read_model(model)?;
+        for n in notes {
+            say(&format!("note: {}: {n}", model.display()));
+        }
+        let r = caffemodel::load_into(&net, &mut params, &m, &model.display().to_string())?;
+        say(&format!("loaded {} layers from {}", r.loaded.len(), model.display()));
+        if !r.skipped.is_empty() {
+            say(&format!("  not in the net, ignored: {}", r.skipped.join(", ")));
+        }
+    }
+    let feeder = Feeder::new(
+        &net,
+        Some(&a.prototxt),
+        a.data.as_deref(),
+        a.mean.as_deref(),
+        a.scale,
+        a.seed,
+    )?;
+    for w in &feeder.warnings {
+        warn(w);
+    }
+    let batch = net.batch_size();
+    say(&format!(
+        "net \"{}\" ({} layers), {} batches of {batch} from {}",
+        net.name,
+        net.nodes.len(),
+        a.nit,
+        feeder.description
+    ));
+    let opts = InitOptions {
+        bias: a.bias,
+        nit: a.nit,
+        reinit_all: a.zero,
+        stats_limit_bytes: a.mem_limit_mb << 20,
+        seed: a.seed,
+        weight_type: a.weight_type,
+    };
+    let width = net.nodes.iter().map(|n| n.name.chars().count()).max().unwrap_or(0);
+    let mut progress = |r: &LayerReport| {
+        if a.quiet {
+            return;
+        }
+        let what = match &r.action {
+            Action::Fed => "images read".to_string(),
+            Action::Initialised { raw_mean, raw_std, dead } => {
+                let dead =
+                    if *dead > 0 { format!(", {dead} dead channels") } else { String::new() };
+                format!(
+                    "initialised: random-weight output mean {raw_mean:.3e} std {raw_std:.3e} → mean {} std 1{dead}",
+                    a.bias
+                )
+            }
+            Action::Statistics => "statistics measured on the data".to_string(),
+            Action::Skipped => "has weights, kept".to_string(),
+            Action::Forward => return,
+        };
+        println!("{:<width$}  {:<13} {what}  ({:.2} s)", r.name, r.kind, r.seconds);
+    };
+    let report = init::initialize(&net, &mut params, &feeder, &opts, &mut progress)?;
+    for w in &report.warnings {
+        warn(w);
+    }
+    caffemodel::write_model(&a.output, &net, &params)?;
+    let peak = init::peak_rss().unwrap_or(report.estimated_bytes);
+    say(&format!(
+        "done: {} layers initialised on {} images in {:.1} s, peak memory {} MB; wrote {}",
+        report.initialised(),
+        report.images,
+        start.elapsed().as_secs_f64(),
+        peak >> 20,
+        a.output.display()
+    ));
+    Ok(())
+}
