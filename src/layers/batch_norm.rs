@@ -5,6 +5,9 @@ use super::LayerState;
 use super::{unary_shape, Layer, Setup, Shape};
 use crate::error::{Error, Result};
 use crate::kernels::batchnorm::{
+    batch_norm_backward_global_inplace, batch_norm_backward_train_inplace,
+};
+use crate::kernels::batchnorm::{
     batch_norm_forward_global, batch_norm_forward_train_inplace, global_stats, update_running_stats,
 };
 use crate::proto::caffe::{LayerParameter, Phase};
@@ -100,6 +103,34 @@ impl BatchNorm {
                 &st.var,
                 outer * inner,
                 self.moving_average_fraction,
+            );
+        }
+    }
+}
+
+impl BatchNorm {
+    /// In place on the diff. Batch statistics: dx = (dy − mean(dy) − mean(dy·ŷ)·ŷ)/sqrt(var + eps);
+    /// global statistics: dx = dy/sqrt(var + eps).
+    pub fn backward(&self, y: &Tensor, diff: &mut Tensor, st: &LayerState) {
+        let (outer, inner) = self.layout(y.shape());
+        if self.use_global_stats {
+            batch_norm_backward_global_inplace(
+                diff.data_mut(),
+                outer,
+                self.channels,
+                inner,
+                &st.var,
+                self.eps,
+            );
+        } else {
+            batch_norm_backward_train_inplace(
+                y.data(),
+                diff.data_mut(),
+                outer,
+                self.channels,
+                inner,
+                &st.var,
+                self.eps,
             );
         }
     }

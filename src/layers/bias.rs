@@ -4,6 +4,7 @@
 use super::scale::Broadcast;
 use super::{canonical_axis, check_arity, fmt_shape, Layer, Setup, Shape};
 use crate::error::{Error, Result};
+use crate::kernels::eltwise::scale_channels_backward;
 use crate::kernels::eltwise::{scale_channels_forward, scale_channels_forward_inplace};
 use crate::proto::caffe::LayerParameter;
 use crate::tensor::Tensor;
@@ -79,6 +80,28 @@ impl Bias {
                 Some(beta),
             ),
         }
+    }
+}
+
+impl Bias {
+    /// dx = dy (the diff passes unchanged); dβ += Σ dy, into the learned blob's diff or the
+    /// second bottom's diff (overwritten).
+    pub fn backward(
+        &self,
+        term_diff: Option<&mut Tensor>,
+        diff: &Tensor,
+        param_diffs: &mut [Tensor],
+    ) {
+        let b = &self.bcast;
+        let dbeta = match term_diff {
+            Some(t) => {
+                t.fill(0.0);
+                t.data_mut()
+            }
+            None => param_diffs[0].data_mut(),
+        };
+        let dy = diff.data();
+        scale_channels_backward(dy, dy, None, b.outer, b.dim, b.inner, None, None, Some(dbeta));
     }
 }
 

@@ -64,6 +64,26 @@ impl Concat {
     }
 }
 
+impl Concat {
+    /// Each bottom gets its block of the top diff.
+    pub fn backward(&self, top_diffs: &[&Tensor], bottom_diffs: &mut [Tensor]) {
+        let top_shape = top_diffs[0].shape().to_vec();
+        let outer: usize = top_shape[..self.axis].iter().product();
+        let inner: usize = top_shape[self.axis + 1..].iter().product();
+        let top_row = top_shape[self.axis] * inner;
+        let dy = top_diffs[0].data();
+        let mut offset = 0;
+        for b in bottom_diffs {
+            let row = b.shape()[self.axis] * inner;
+            for o in 0..outer {
+                b.data_mut()[o * row..(o + 1) * row]
+                    .copy_from_slice(&dy[o * top_row + offset..o * top_row + offset + row]);
+            }
+            offset += row;
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

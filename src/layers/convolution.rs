@@ -1,9 +1,11 @@
 //! Convolution layer: `ConvolutionParameter` parsing shared with Deconvolution, shape inference
 //! (Caffe's floor rule), parameter shapes (M, C/g, kh, kw) + (M) and multiply-add count.
 
+use super::split_diffs;
 use super::Ctx;
 use super::{check_4d, check_arity, count, fmt_shape, spatial_pair, Layer, Setup, Shape};
 use crate::error::{Error, Result};
+use crate::kernels::conv::conv_backward;
 use crate::kernels::conv::{conv_forward, ConvGeom};
 use crate::proto::caffe::LayerParameter;
 use crate::tensor::Tensor;
@@ -208,6 +210,37 @@ impl Convolution {
                 cx.scratch,
             );
         }
+    }
+}
+
+impl Convolution {
+    /// dW += Σ_i ∂/∂W, db += Σ_i ∂/∂b over the bottoms; dx_i overwritten.
+    pub fn backward(
+        &self,
+        bottoms: &[&Tensor],
+        top_diffs: &[&Tensor],
+        bottom_diffs: &mut [Tensor],
+        params: &[Tensor],
+        param_diffs: &mut [Tensor],
+        cx: &mut Ctx,
+    ) {
+        let g = self.geom();
+        let (dw, db) = split_diffs(param_diffs);
+        let (mut dw, mut db) = (Some(dw), db);
+        for ((x, dy), dx) in bottoms.iter().zip(top_diffs).zip(bottom_diffs.iter_mut()) {
+            conv_backward(
+                &g,
+                x.shape()[0],
+                x.data(),
+                params[0].data(),
+                dy.data(),
+                dw.as_deref_mut(),
+                db.as_deref_mut(),
+                Some(dx.data_mut()),
+                cx.scratch,
+            );
+        }
+        dw.take();
     }
 }
 

@@ -2,9 +2,11 @@
 //! parameter shapes (C, M/g, kh, kw) + (M) — input channels first, as Caffe stores them.
 
 use super::convolution::ConvParams;
+use super::split_diffs;
 use super::Ctx;
 use super::{check_arity, Layer, Setup, Shape};
 use crate::error::{Error, Result};
+use crate::kernels::conv::deconv_backward;
 use crate::kernels::conv::{deconv_forward, ConvGeom};
 use crate::proto::caffe::LayerParameter;
 use crate::tensor::Tensor;
@@ -106,6 +108,36 @@ impl Deconvolution {
                 params[0].data(),
                 bias,
                 y.data_mut(),
+                cx.scratch,
+            );
+        }
+    }
+}
+
+impl Deconvolution {
+    /// dW += Σ_i ∂/∂W, db += Σ_i ∂/∂b over the bottoms; dx_i overwritten.
+    pub fn backward(
+        &self,
+        bottoms: &[&Tensor],
+        top_diffs: &[&Tensor],
+        bottom_diffs: &mut [Tensor],
+        params: &[Tensor],
+        param_diffs: &mut [Tensor],
+        cx: &mut Ctx,
+    ) {
+        let g = self.geom();
+        let (dw, mut db) = split_diffs(param_diffs);
+        let mut dw = Some(dw);
+        for ((x, dy), dx) in bottoms.iter().zip(top_diffs).zip(bottom_diffs.iter_mut()) {
+            deconv_backward(
+                &g,
+                x.shape()[0],
+                x.data(),
+                params[0].data(),
+                dy.data(),
+                dw.as_deref_mut(),
+                db.as_deref_mut(),
+                Some(dx.data_mut()),
                 cx.scratch,
             );
         }

@@ -44,6 +44,15 @@ impl Dropout {
     }
 }
 
+impl Dropout {
+    /// In place on the diff: TRAIN dx = dy·mask/(1−p) with the forward's mask; TEST dx = dy.
+    pub fn backward(&self, diff: &mut Tensor, st: &LayerState) {
+        if self.train {
+            dropout_inplace(diff.data_mut(), &st.mask, 1.0 / (1.0 - self.ratio));
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -5,6 +5,7 @@ use super::LayerState;
 use super::{check_arity, fmt_shape, Layer, Setup, Shape};
 use crate::error::{Error, Result};
 use crate::kernels::eltwise::{eltwise_max, eltwise_prod, eltwise_sum};
+use crate::kernels::eltwise::{eltwise_max_backward, eltwise_prod_backward};
 use crate::proto::caffe::eltwise_parameter::EltwiseOp;
 use crate::proto::caffe::LayerParameter;
 use crate::tensor::Tensor;
@@ -74,6 +75,35 @@ impl Eltwise {
             Op::Max => {
                 st.argmax.resize(y.len(), 0);
                 eltwise_max(&xs, y, &mut st.argmax);
+            }
+        }
+    }
+}
+
+impl Eltwise {
+    /// SUM: dx_i = coeff_i·dy; PROD: dx_i = dy·Π_{j≠i} x_j; MAX: dy where bottom i won.
+    pub fn backward(
+        &self,
+        bottoms: &[&Tensor],
+        tops: &[&Tensor],
+        top_diffs: &[&Tensor],
+        bottom_diffs: &mut [Tensor],
+        st: &LayerState,
+    ) {
+        let dy = top_diffs[0].data();
+        let xs: Vec<&[f32]> = bottoms.iter().map(|b| b.data()).collect();
+        for (i, dx) in bottom_diffs.iter_mut().enumerate() {
+            let dx = dx.data_mut();
+            match &self.op {
+                Op::Sum(coeffs) => {
+                    for (d, &g) in dx.iter_mut().zip(dy) {
+                        *d = coeffs[i] * g;
+                    }
+                }
+                Op::Prod => {
+                    eltwise_prod_backward(&xs, tops[0].data(), dy, i, self.stable_prod_grad, dx)
+                }
+                Op::Max => eltwise_max_backward(dy, &st.argmax, i, dx),
             }
         }
     }

@@ -1,8 +1,10 @@
 //! InnerProduct (fully connected) layer: `axis` flattening, optional `transpose`, parameter
 //! shapes (M, K) or (K, M) + (M).
 
+use super::split_diffs;
 use super::{canonical_axis, check_arity, count, Layer, Setup, Shape};
 use crate::error::{Error, Result};
+use crate::kernels::conv::inner_product_backward;
 use crate::kernels::conv::inner_product_forward;
 use crate::proto::caffe::LayerParameter;
 use crate::tensor::Tensor;
@@ -76,6 +78,32 @@ impl InnerProduct {
             bias,
             self.transpose,
             tops[0].data_mut(),
+        );
+    }
+}
+
+impl InnerProduct {
+    /// dW += dYᵀX (or XᵀdY), db += column sums of dY, dX = dY·W (overwritten).
+    pub fn backward(
+        &self,
+        bottoms: &[&Tensor],
+        top_diffs: &[&Tensor],
+        bottom_diffs: &mut [Tensor],
+        params: &[Tensor],
+        param_diffs: &mut [Tensor],
+    ) {
+        let (dw, db) = split_diffs(param_diffs);
+        inner_product_backward(
+            self.rows,
+            self.k,
+            self.num_output,
+            bottoms[0].data(),
+            params[0].data(),
+            top_diffs[0].data(),
+            self.transpose,
+            Some(dw),
+            db,
+            Some(bottom_diffs[0].data_mut()),
         );
     }
 }

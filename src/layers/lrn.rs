@@ -4,6 +4,7 @@
 use super::LayerState;
 use super::{check_4d, unary_shape, Layer, Setup, Shape};
 use crate::error::{Error, Result};
+use crate::kernels::lrn::{lrn_across_backward, lrn_within_backward};
 use crate::kernels::lrn::{lrn_across_forward, lrn_within_forward, LrnParams};
 use crate::proto::caffe::lrn_parameter::NormRegion;
 use crate::proto::caffe::LayerParameter;
@@ -76,6 +77,27 @@ impl Lrn {
         match self.region {
             Region::AcrossChannels => lrn_across_forward(&p, n, c, h * w, x, y, &mut st.scale),
             Region::WithinChannel => lrn_within_forward(&p, n, c, h, w, x, y, &mut st.scale),
+        }
+    }
+}
+
+impl Lrn {
+    /// Caffe's exact LRN gradient from x, y and the kept scale.
+    pub fn backward(
+        &self,
+        bottoms: &[&Tensor],
+        tops: &[&Tensor],
+        top_diffs: &[&Tensor],
+        bottom_diffs: &mut [Tensor],
+        st: &LayerState,
+    ) {
+        let p = self.params();
+        let (n, c, h, w) = (self.shape[0], self.shape[1], self.shape[2], self.shape[3]);
+        let (x, y, dy) = (bottoms[0].data(), tops[0].data(), top_diffs[0].data());
+        let dx = bottom_diffs[0].data_mut();
+        match self.region {
+            Region::AcrossChannels => lrn_across_backward(&p, n, c, h * w, x, y, &st.scale, dy, dx),
+            Region::WithinChannel => lrn_within_backward(&p, n, c, h, w, x, y, &st.scale, dy, dx),
         }
     }
 }

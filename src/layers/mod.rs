@@ -9,6 +9,8 @@ pub mod deconvolution;
 pub mod dropout;
 pub mod eltwise;
 pub mod flatten;
+#[cfg(test)]
+mod gradcheck;
 pub mod inner_product;
 pub mod input;
 pub mod lrn;
@@ -340,6 +342,77 @@ impl Layer {
         }
     }
 
+    /// Runs the layer backward: bottom diffs are overwritten, parameter diffs accumulate.
+    ///
+    /// Out of place, `bottoms`, `tops`, `top_diffs` and `bottom_diffs` list every blob. In place,
+    /// `tops[0]` is the shared data (the layer's output), `bottom_diffs[0]` the shared diff
+    /// (holding dy on entry, dx on exit), `top_diffs` is empty and `bottoms` lists only the other
+    /// bottoms; the layer input, where needed, is the copy its forward kept.
+    #[allow(clippy::too_many_arguments)]
+    pub fn backward(
+        &self,
+        bottoms: &[&Tensor],
+        tops: &[&Tensor],
+        top_diffs: &[&Tensor],
+        bottom_diffs: &mut [Tensor],
+        in_place: bool,
+        params: &[Tensor],
+        param_diffs: &mut [Tensor],
+        st: &LayerState,
+        cx: &mut Ctx,
+    ) {
+        if self.supports_in_place() && !in_place {
+            // Element-wise layers work on the diff in place; out of place it starts as dy.
+            bottom_diffs[0].data_mut().copy_from_slice(top_diffs[0].data());
+        }
+        // The input of an element-wise layer, and its other bottoms.
+        let (x, rest): (&[f32], &[&Tensor]) = if in_place {
+            (&st.saved, bottoms)
+        } else {
+            (bottoms.first().map_or(&[][..], |b| b.data()), bottoms.get(1..).unwrap_or(&[]))
+        };
+        match self {
+            Layer::Input(_) => {}
+            Layer::Convolution(l) => {
+                l.backward(bottoms, top_diffs, bottom_diffs, params, param_diffs, cx)
+            }
+            Layer::Deconvolution(l) => {
+                l.backward(bottoms, top_diffs, bottom_diffs, params, param_diffs, cx)
+            }
+            Layer::InnerProduct(l) => {
+                l.backward(bottoms, top_diffs, bottom_diffs, params, param_diffs)
+            }
+            Layer::Pooling(l) => l.backward(top_diffs, bottom_diffs, st),
+            Layer::Lrn(l) => l.backward(bottoms, tops, top_diffs, bottom_diffs, st),
+            Layer::ReLU(l) => l.backward(tops[0], &mut bottom_diffs[0]),
+            Layer::PReLU(l) => {
+                let x = if in_place { &st.saved[..] } else { x };
+                l.backward(x, &mut bottom_diffs[0], params, param_diffs)
+            }
+            Layer::Sigmoid(l) => l.backward(tops[0], &mut bottom_diffs[0]),
+            Layer::TanH(l) => l.backward(tops[0], &mut bottom_diffs[0]),
+            Layer::Dropout(l) => l.backward(&mut bottom_diffs[0], st),
+            Layer::BatchNorm(l) => l.backward(tops[0], &mut bottom_diffs[0], st),
+            Layer::Power(l) => l.backward(&st.saved, tops[0], &mut bottom_diffs[0]),
+            Layer::Scale(l) => {
+                let (d0, drest) = bottom_diffs.split_at_mut(1);
+                let factor = rest.first().copied().zip(drest.first_mut());
+                l.backward(x, factor, &mut d0[0], params, param_diffs)
+            }
+            Layer::Bias(l) => {
+                let (d0, drest) = bottom_diffs.split_at_mut(1);
+                l.backward(drest.first_mut(), &d0[0], param_diffs)
+            }
+            Layer::Eltwise(l) => l.backward(bottoms, tops, top_diffs, bottom_diffs, st),
+            Layer::Concat(l) => l.backward(top_diffs, bottom_diffs),
+            Layer::Split(l) => l.backward(top_diffs, bottom_diffs),
+            Layer::Slice(l) => l.backward(top_diffs, bottom_diffs),
+            Layer::Flatten(l) => l.backward(top_diffs, bottom_diffs),
+            Layer::Reshape(l) => l.backward(top_diffs, bottom_diffs),
+            Layer::Softmax(l) => l.backward(tops, top_diffs, bottom_diffs),
+        }
+    }
+
     /// True for the layers whose weights magic-init initialises.
     pub fn is_weighted(&self) -> bool {
         matches!(self, Layer::Convolution(_) | Layer::Deconvolution(_) | Layer::InnerProduct(_))
@@ -437,6 +510,12 @@ pub fn spatial_pair(
             more.len()
         ))),
     }
+}
+
+/// The weight diff and the optional bias diff of a weighted layer.
+pub fn split_diffs(d: &mut [Tensor]) -> (&mut [f32], Option<&mut [f32]>) {
+    let (w, rest) = d.split_at_mut(1);
+    (w[0].data_mut(), rest.first_mut().map(Tensor::data_mut))
 }
 
 /// Checks a one-bottom, one-top layer and returns the bottom shape (= the top shape).

@@ -6,6 +6,7 @@ use super::LayerState;
 use super::{check_4d, check_arity, Layer, Setup, Shape};
 use crate::error::{Error, Result};
 use crate::kernels::pool::pooled_size_rule;
+use crate::kernels::pool::{ave_pool_backward, max_pool_backward};
 use crate::kernels::pool::{ave_pool_forward, max_pool_forward, PoolGeom};
 use crate::proto::caffe::pooling_parameter::{PoolMethod, RoundMode};
 use crate::proto::caffe::LayerParameter;
@@ -190,6 +191,20 @@ impl Pooling {
                 }
             }
             Method::Ave => ave_pool_forward(&g, n, x, tops[0].data_mut()),
+        }
+    }
+}
+
+impl Pooling {
+    /// MAX: the diff goes to each window's argmax (overlaps add); AVE: spread with the
+    /// forward's divisor. The mask top has no gradient.
+    pub fn backward(&self, top_diffs: &[&Tensor], bottom_diffs: &mut [Tensor], st: &LayerState) {
+        let g = self.geom();
+        let n = bottom_diffs[0].shape()[0];
+        let (dy, dx) = (top_diffs[0].data(), bottom_diffs[0].data_mut());
+        match self.method {
+            Method::Max => max_pool_backward(&g, n, dy, &st.argmax, dx),
+            Method::Ave => ave_pool_backward(&g, n, dy, dx),
         }
     }
 }

@@ -3,6 +3,7 @@
 use super::LayerState;
 use super::{unary_shape, Layer, Setup, Shape};
 use crate::error::Result;
+use crate::kernels::eltwise::power_backward;
 use crate::kernels::eltwise::{power_forward, PowerParams};
 use crate::proto::caffe::LayerParameter;
 use crate::tensor::Tensor;
@@ -35,6 +36,15 @@ impl Power {
         st.saved.extend_from_slice(y.data());
         let p = PowerParams { power: self.power, scale: self.scale, shift: self.shift };
         power_forward(&st.saved, y.data_mut(), p);
+    }
+}
+
+impl Power {
+    /// In place on the diff: dx = dy·power·scale·(shift + scale·x)^(power−1).
+    pub fn backward(&self, x: &[f32], y: &Tensor, diff: &mut Tensor) {
+        let p = PowerParams { power: self.power, scale: self.scale, shift: self.shift };
+        let dy = diff.data().to_vec();
+        power_backward(x, y.data(), &dy, diff.data_mut(), p);
     }
 }
 

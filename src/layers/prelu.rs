@@ -3,6 +3,7 @@
 use super::LayerState;
 use super::{unary_shape, Layer, Setup, Shape};
 use crate::error::{Error, Result};
+use crate::kernels::eltwise::prelu_backward;
 use crate::kernels::eltwise::prelu_forward_inplace;
 use crate::proto::caffe::LayerParameter;
 use crate::tensor::Tensor;
@@ -45,6 +46,33 @@ impl PReLU {
         let (c, inner) =
             if self.channel_shared { (1, self.channels * inner) } else { (self.channels, inner) };
         prelu_forward_inplace(y.data_mut(), outer, c, inner, params[0].data());
+    }
+}
+
+impl PReLU {
+    /// In place on the diff: dx = dy·(x > 0 ? 1 : a_c); da_c += Σ dy·x·(x ≤ 0).
+    pub fn backward(
+        &self,
+        x: &[f32],
+        diff: &mut Tensor,
+        params: &[Tensor],
+        param_diffs: &mut [Tensor],
+    ) {
+        let shape = diff.shape().to_vec();
+        let inner: usize = shape[2..].iter().product();
+        let (c, inner) =
+            if self.channel_shared { (1, self.channels * inner) } else { (self.channels, inner) };
+        let dy = diff.data().to_vec();
+        prelu_backward(
+            x,
+            &dy,
+            Some(diff.data_mut()),
+            shape[0],
+            c,
+            inner,
+            params[0].data(),
+            Some(param_diffs[0].data_mut()),
+        );
     }
 }
 

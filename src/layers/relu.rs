@@ -2,7 +2,7 @@
 
 use super::{unary_shape, Layer, Setup, Shape};
 use crate::error::Result;
-use crate::kernels::eltwise::relu_forward_inplace;
+use crate::kernels::eltwise::{relu_backward_inplace, relu_forward_inplace};
 use crate::proto::caffe::LayerParameter;
 use crate::tensor::Tensor;
 
@@ -26,6 +26,13 @@ impl ReLU {
     /// In place: y = max(x, 0) + slope·min(x, 0).
     pub fn forward(&self, y: &mut Tensor) {
         relu_forward_inplace(y.data_mut(), self.negative_slope);
+    }
+}
+
+impl ReLU {
+    /// In place on the diff: dx = dy·(y > 0 ? 1 : slope) (the sign of y is the sign of x).
+    pub fn backward(&self, y: &Tensor, diff: &mut Tensor) {
+        relu_backward_inplace(y.data(), diff.data_mut(), self.negative_slope);
     }
 }
 

@@ -94,6 +94,13 @@ impl Reshape {
     }
 }
 
+impl Reshape {
+    /// The diff is unchanged; only the shape differs.
+    pub fn backward(&self, top_diffs: &[&Tensor], bottom_diffs: &mut [Tensor]) {
+        bottom_diffs[0].data_mut().copy_from_slice(top_diffs[0].data());
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

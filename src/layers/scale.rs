@@ -4,6 +4,7 @@
 use super::LayerState;
 use super::{canonical_axis, check_arity, count, fmt_shape, Layer, Setup, Shape};
 use crate::error::{Error, Result};
+use crate::kernels::eltwise::scale_channels_backward_inplace;
 use crate::kernels::eltwise::{scale_channels_forward, scale_channels_forward_inplace};
 use crate::proto::caffe::LayerParameter;
 use crate::tensor::Tensor;
@@ -146,6 +147,42 @@ impl Scale {
                 );
             }
         }
+    }
+}
+
+impl Scale {
+    /// In place on the diff (dy → dx = dy·γ); dγ += Σ dy·x, dβ += Σ dy. With γ from a second
+    /// bottom, that bottom's diff (overwritten) gets Σ dy·x.
+    pub fn backward(
+        &self,
+        x: &[f32],
+        factor: Option<(&Tensor, &mut Tensor)>,
+        diff: &mut Tensor,
+        params: &[Tensor],
+        param_diffs: &mut [Tensor],
+    ) {
+        let b = &self.bcast;
+        let (gamma, dgamma, dbeta): (&[f32], Option<&mut [f32]>, Option<&mut [f32]>) = match factor
+        {
+            Some((f, df)) => {
+                df.fill(0.0);
+                (f.data(), Some(df.data_mut()), param_diffs.first_mut().map(Tensor::data_mut))
+            }
+            None => {
+                let (dg, rest) = param_diffs.split_at_mut(1);
+                (params[0].data(), Some(dg[0].data_mut()), rest.first_mut().map(Tensor::data_mut))
+            }
+        };
+        scale_channels_backward_inplace(
+            x,
+            diff.data_mut(),
+            b.outer,
+            b.dim,
+            b.inner,
+            Some(gamma),
+            dgamma,
+            dbeta,
+        );
     }
 }
 

@@ -2,6 +2,7 @@
 
 use super::{unary_shape, Layer, Setup, Shape};
 use crate::error::Result;
+use crate::kernels::eltwise::sigmoid_backward_inplace;
 use crate::kernels::eltwise::sigmoid_forward_inplace;
 use crate::proto::caffe::LayerParameter;
 use crate::tensor::Tensor;
@@ -22,6 +23,13 @@ impl Sigmoid {
     /// In place: y = 1 / (1 + e^−x).
     pub fn forward(&self, y: &mut Tensor) {
         sigmoid_forward_inplace(y.data_mut());
+    }
+}
+
+impl Sigmoid {
+    /// In place on the diff: dx = dy·y(1 − y).
+    pub fn backward(&self, y: &Tensor, diff: &mut Tensor) {
+        sigmoid_backward_inplace(y.data(), diff.data_mut());
     }
 }
 

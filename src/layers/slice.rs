@@ -92,6 +92,26 @@ impl Slice {
     }
 }
 
+impl Slice {
+    /// The bottom diff is the tops' diffs put back in place.
+    pub fn backward(&self, top_diffs: &[&Tensor], bottom_diffs: &mut [Tensor]) {
+        let shape = bottom_diffs[0].shape().to_vec();
+        let outer: usize = shape[..self.axis].iter().product();
+        let inner: usize = shape[self.axis + 1..].iter().product();
+        let bottom_row = shape[self.axis] * inner;
+        let dx = bottom_diffs[0].data_mut();
+        let mut offset = 0;
+        for (t, &size) in top_diffs.iter().zip(&self.sizes) {
+            let row = size * inner;
+            for o in 0..outer {
+                dx[o * bottom_row + offset..o * bottom_row + offset + row]
+                    .copy_from_slice(&t.data()[o * row..(o + 1) * row]);
+            }
+            offset += row;
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -3,6 +3,7 @@
 
 use super::{canonical_axis, unary_shape, Layer, Setup, Shape};
 use crate::error::Result;
+use crate::kernels::softmax::softmax_backward;
 use crate::kernels::softmax::softmax_forward;
 use crate::proto::caffe::LayerParameter;
 use crate::tensor::Tensor;
@@ -31,6 +32,23 @@ impl Softmax {
         let outer: usize = shape[..self.axis].iter().product();
         let inner: usize = shape[self.axis + 1..].iter().product();
         softmax_forward(bottoms[0].data(), tops[0].data_mut(), outer, shape[self.axis], inner);
+    }
+}
+
+impl Softmax {
+    /// dx = y·(dy − Σ_c dy_c·y_c) along the axis.
+    pub fn backward(&self, tops: &[&Tensor], top_diffs: &[&Tensor], bottom_diffs: &mut [Tensor]) {
+        let shape = tops[0].shape();
+        let outer: usize = shape[..self.axis].iter().product();
+        let inner: usize = shape[self.axis + 1..].iter().product();
+        softmax_backward(
+            tops[0].data(),
+            top_diffs[0].data(),
+            bottom_diffs[0].data_mut(),
+            outer,
+            shape[self.axis],
+            inner,
+        );
     }
 }
 

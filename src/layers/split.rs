@@ -3,6 +3,7 @@
 
 use super::{check_arity, Layer, Setup, Shape};
 use crate::error::Result;
+use crate::kernels::eltwise::add_assign;
 use crate::proto::caffe::LayerParameter;
 use crate::tensor::Tensor;
 
@@ -24,6 +25,17 @@ impl Split {
     pub fn forward(&self, bottoms: &[&Tensor], tops: &mut [Tensor]) {
         for t in tops {
             t.data_mut().copy_from_slice(bottoms[0].data());
+        }
+    }
+}
+
+impl Split {
+    /// dx = Σ_k dy_k.
+    pub fn backward(&self, top_diffs: &[&Tensor], bottom_diffs: &mut [Tensor]) {
+        let dx = bottom_diffs[0].data_mut();
+        dx.copy_from_slice(top_diffs[0].data());
+        for t in &top_diffs[1..] {
+            add_assign(dx, t.data());
         }
     }
 }

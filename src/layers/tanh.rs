@@ -2,6 +2,7 @@
 
 use super::{unary_shape, Layer, Setup, Shape};
 use crate::error::Result;
+use crate::kernels::eltwise::tanh_backward_inplace;
 use crate::kernels::eltwise::tanh_forward_inplace;
 use crate::proto::caffe::LayerParameter;
 use crate::tensor::Tensor;
@@ -22,6 +23,13 @@ impl TanH {
     /// In place: y = tanh x.
     pub fn forward(&self, y: &mut Tensor) {
         tanh_forward_inplace(y.data_mut());
+    }
+}
+
+impl TanH {
+    /// In place on the diff: dx = dy·(1 − y²).
+    pub fn backward(&self, y: &Tensor, diff: &mut Tensor) {
+        tanh_backward_inplace(y.data(), diff.data_mut());
     }
 }
 

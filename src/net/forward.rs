@@ -1,5 +1,6 @@
-//! The forward interpreter: a workspace holding every blob's activations and every layer's
-//! forward state, running the net's layers in order (in-place layers share their blob).
+//! The interpreter: a workspace holding every blob's activations and diffs and every layer's
+//! state, running the net's layers forward in order and backward in reverse (in-place layers
+//! share their blob and its diff; blob diffs are overwritten, parameter diffs accumulate).
 
 use super::params::Params;
 use super::Net;
@@ -11,6 +12,8 @@ use crate::tensor::Tensor;
 pub struct Workspace {
     /// Activations by blob id.
     pub blobs: Vec<Tensor>,
+    /// Diffs by blob id (allocated by [`Workspace::alloc_diffs`]).
+    pub diffs: Vec<Tensor>,
     /// Forward state by node.
     pub states: Vec<LayerState>,
     /// One deterministic random stream per node (Dropout masks).
@@ -24,6 +27,7 @@ impl Workspace {
         let root = Rng::new(seed);
         Workspace {
             blobs: net.blobs.iter().map(|b| Tensor::zeros(&b.shape)).collect(),
+            diffs: Vec::new(),
             states: vec![LayerState::default(); net.nodes.len()],
             rngs: (0..net.nodes.len()).map(|i| root.fork(i as u64)).collect(),
             scratch: Vec::new(),
@@ -36,6 +40,7 @@ impl Workspace {
         let root = Rng::new(seed);
         Workspace {
             blobs: vec![Tensor::default(); net.blobs.len()],
+            diffs: Vec::new(),
             states: vec![LayerState::default(); net.nodes.len()],
             rngs: (0..net.nodes.len()).map(|i| root.fork(i as u64)).collect(),
             scratch: Vec::new(),
@@ -77,6 +82,57 @@ impl Workspace {
         }
     }
 
+    /// Allocates (or zeroes) a diff for every blob.
+    pub fn alloc_diffs(&mut self, net: &Net) {
+        if self.diffs.len() == net.blobs.len() {
+            self.diffs.iter_mut().for_each(|d| d.fill(0.0));
+        } else {
+            self.diffs = net.blobs.iter().map(|b| Tensor::zeros(&b.shape)).collect();
+        }
+    }
+
+    /// Runs layers `last` down to 0 backward (input layers do nothing). The caller sets the
+    /// diffs of `last`'s tops; `grads` (shaped like `params`) accumulates parameter diffs.
+    pub fn backward(&mut self, net: &Net, params: &Params, grads: &mut Params, last: usize) {
+        if self.diffs.len() != net.blobs.len() {
+            self.alloc_diffs(net);
+        }
+        for i in (0..=last).rev() {
+            self.backward_node(net, params, grads, i);
+        }
+    }
+
+    /// Runs layer `i` backward.
+    pub fn backward_node(&mut self, net: &Net, params: &Params, grads: &mut Params, i: usize) {
+        let node = &net.nodes[i];
+        if node.bottoms.is_empty() {
+            return;
+        }
+        let in_place = !node.tops.is_empty() && node.bottoms.first() == node.tops.first();
+        let mut bottom_diffs: Vec<Tensor> =
+            node.bottoms.iter().map(|&b| std::mem::take(&mut self.diffs[b])).collect();
+        let skip = usize::from(in_place);
+        let bottoms: Vec<&Tensor> = node.bottoms[skip..].iter().map(|&b| &self.blobs[b]).collect();
+        let tops: Vec<&Tensor> = node.tops.iter().map(|&t| &self.blobs[t]).collect();
+        let top_diffs: Vec<&Tensor> =
+            if in_place { Vec::new() } else { node.tops.iter().map(|&t| &self.diffs[t]).collect() };
+        let mut cx = Ctx { scratch: &mut self.scratch, rng: &mut self.rngs[i] };
+        node.layer.backward(
+            &bottoms,
+            &tops,
+            &top_diffs,
+            &mut bottom_diffs,
+            in_place,
+            &params.blobs[i],
+            &mut grads.blobs[i],
+            &self.states[i],
+            &mut cx,
+        );
+        for (&b, d) in node.bottoms.iter().zip(bottom_diffs) {
+            self.diffs[b] = d;
+        }
+    }
+
     /// Bytes held by activations and layer state.
     pub fn bytes(&self) -> usize {
         let state: usize = self
@@ -92,7 +148,9 @@ impl Workspace {
                         * 4
             })
             .sum();
-        self.blobs.iter().map(Tensor::bytes).sum::<usize>() + state + self.scratch.capacity() * 4
+        self.blobs.iter().chain(&self.diffs).map(Tensor::bytes).sum::<usize>()
+            + state
+            + self.scratch.capacity() * 4
     }
 }
 

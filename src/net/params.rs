@@ -41,6 +41,17 @@ impl Params {
         Params { blobs }
     }
 
+    /// Zero blobs shaped like `self` (for parameter diffs).
+    pub fn zeros_like(&self) -> Params {
+        Params {
+            blobs: self
+                .blobs
+                .iter()
+                .map(|v| v.iter().map(|t| Tensor::zeros(t.shape())).collect())
+                .collect(),
+        }
+    }
+
     /// Bytes held by all blobs.
     pub fn bytes(&self) -> usize {
         self.blobs.iter().flatten().map(Tensor::bytes).sum()
