@@ -2,6 +2,7 @@
 //! write the `.caffemodel` atomically, and report progress the way a person can follow.
 
 use crate::caffemodel;
+use crate::calibrate::{calibrate, CsOptions, Rates};
 use crate::cli::InitArgs;
 use crate::error::{Error, Result};
 use crate::feed::Feeder;
@@ -96,6 +97,45 @@ pub fn run_init(a: &InitArgs) -> Result<()> {
     let report = init::initialize(&net, &mut params, &feeder, &opts, &mut progress)?;
     for w in &report.warnings {
         warn(w);
+    }
+    if a.cs {
+        let opts =
+            CsOptions { draws: a.cs_draws, batches: a.nit, max_iterations: 10, seed: a.seed };
+        say(&format!(
+            "between-layer scaling (-cs): change rates averaged over {} draws",
+            a.cs_draws
+        ));
+        let t = Instant::now();
+        let mut show = |it: usize, r: &Rates, target: f64| {
+            if a.quiet {
+                return;
+            }
+            let rates: Vec<String> =
+                r.layers.iter().map(|&(k, v)| format!("{} {v:.2e}", net.nodes[k].name)).collect();
+            println!(
+                "  iteration {}: target {target:.3e}, spread {:.3}: {}",
+                it + 1,
+                r.spread(),
+                rates.join(", ")
+            );
+        };
+        let cs = calibrate(&net, &mut params, &feeder, &opts, &mut show)?;
+        for w in &cs.warnings {
+            warn(w);
+        }
+        let last = cs.history.last().map_or(0.0, Rates::spread);
+        let line = format!(
+            "{} after {} iterations in {:.1} s: change rates within {:.1} % of their geometric mean",
+            if cs.converged { "converged" } else { "stopped (not converged)" },
+            cs.history.len(),
+            t.elapsed().as_secs_f64(),
+            100.0 * (last.exp() - 1.0)
+        );
+        if cs.converged {
+            say(&line);
+        } else {
+            warn(&line);
+        }
     }
     caffemodel::write_model(&a.output, &net, &params)?;
     let peak = init::peak_rss().unwrap_or(report.estimated_bytes);

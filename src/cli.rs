@@ -57,6 +57,10 @@ pub struct InitArgs {
     pub mean: Option<Vec<f32>>,
     /// `--gpu`: accepted for compatibility with the original, ignored (CPU only).
     pub gpu: Option<i64>,
+    /// `-cs`: between-layer scaling (Algorithm 2) after the within-layer initialization.
+    pub cs: bool,
+    /// `--cs-draws`: random draws averaged into each change rate.
+    pub cs_draws: usize,
     /// Phase, input shape, batch size (`-bs`, default 16).
     pub build: BuildArgs,
 }
@@ -135,6 +139,8 @@ Gaussian weights rescaled so that each output channel has mean BIAS and std 1 on
     --mem-limit MB         at most this much of a layer's output enters its statistics [500]
     --seed N               seed of every random draw; same seed and inputs, same file [1]
     --mean B,G,R           per-channel mean, or one value [104,117,123 for colour, 0 for grey]
+    -cs                    then balance the layers' change rates (Algorithm 2)
+    --cs-draws N           random draws averaged into each change rate [16]
     --gpu N                accepted for compatibility with the original script; ignored (CPU)
 
 COMMANDS:
@@ -306,6 +312,8 @@ fn parse_init(args: Vec<OsString>) -> Result<Command> {
         seed: 1,
         mean: None,
         gpu: None,
+        cs: false,
+        cs_draws: 16,
         build: BuildArgs { batch: Some(16), ..BuildArgs::default() },
     };
     while let Some(arg) = next_arg(&mut p)? {
@@ -353,9 +361,13 @@ fn parse_init(args: Vec<OsString>) -> Result<Command> {
                     })?);
                 }
                 "gpu" => a.gpu = Some(value(&mut p, "--gpu")?),
-                "cs" => return Err(usage_error(
-                    "-cs (between-layer scaling, Algorithm 2) is not available in this version yet",
-                )),
+                "cs" => a.cs = true,
+                "cs-draws" => {
+                    a.cs_draws = value(&mut p, "--cs-draws")?;
+                    if a.cs_draws == 0 {
+                        return Err(usage_error("--cs-draws: at least one draw is needed"));
+                    }
+                }
                 other => return Err(usage_error(format!("unknown option --{other}"))),
             },
             Arg::Value(v) if paths.len() < 2 => paths.push(PathBuf::from(v)),

@@ -3,6 +3,7 @@
 
 pub mod app;
 pub mod caffemodel;
+pub mod calibrate;
 pub mod cli;
 pub mod data;
 pub mod error;

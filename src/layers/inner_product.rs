@@ -91,6 +91,7 @@ impl InnerProduct {
         bottom_diffs: &mut [Tensor],
         params: &[Tensor],
         param_diffs: &mut [Tensor],
+        need_bottom_diff: bool,
     ) {
         let (dw, db) = split_diffs(param_diffs);
         inner_product_backward(
@@ -103,7 +104,7 @@ impl InnerProduct {
             self.transpose,
             Some(dw),
             db,
-            Some(bottom_diffs[0].data_mut()),
+            need_bottom_diff.then(|| bottom_diffs[0].data_mut()),
         );
     }
 }

@@ -119,6 +119,9 @@ pub struct Ctx<'a> {
     pub scratch: &'a mut Vec<f32>,
     /// The layer's own deterministic random stream.
     pub rng: &'a mut Rng,
+    /// Whether backward must compute the bottom diffs (false when nothing below needs them,
+    /// e.g. the first convolution over the images).
+    pub need_bottom_diff: bool,
 }
 
 /// Layer types that only compute a training objective or a metric: stripped by the net builder.
@@ -379,9 +382,14 @@ impl Layer {
             Layer::Deconvolution(l) => {
                 l.backward(bottoms, top_diffs, bottom_diffs, params, param_diffs, cx)
             }
-            Layer::InnerProduct(l) => {
-                l.backward(bottoms, top_diffs, bottom_diffs, params, param_diffs)
-            }
+            Layer::InnerProduct(l) => l.backward(
+                bottoms,
+                top_diffs,
+                bottom_diffs,
+                params,
+                param_diffs,
+                cx.need_bottom_diff,
+            ),
             Layer::Pooling(l) => l.backward(top_diffs, bottom_diffs, st),
             Layer::Lrn(l) => l.backward(bottoms, tops, top_diffs, bottom_diffs, st),
             Layer::ReLU(l) => l.backward(tops[0], &mut bottom_diffs[0]),

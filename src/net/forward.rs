@@ -68,7 +68,8 @@ impl Workspace {
             node.tops.iter().map(|&t| std::mem::take(&mut self.blobs[t])).collect();
         let skip = usize::from(in_place);
         let bottoms: Vec<&Tensor> = node.bottoms[skip..].iter().map(|&b| &self.blobs[b]).collect();
-        let mut cx = Ctx { scratch: &mut self.scratch, rng: &mut self.rngs[i] };
+        let mut cx =
+            Ctx { scratch: &mut self.scratch, rng: &mut self.rngs[i], need_bottom_diff: true };
         node.layer.forward(
             &bottoms,
             &mut tops,
@@ -93,11 +94,24 @@ impl Workspace {
 
     /// Runs layers `last` down to 0 backward (input layers do nothing). The caller sets the
     /// diffs of `last`'s tops; `grads` (shaped like `params`) accumulates parameter diffs.
+    /// Diffs of the net's inputs are not computed (nothing consumes them).
     pub fn backward(&mut self, net: &Net, params: &Params, grads: &mut Params, last: usize) {
+        self.backward_range(net, params, grads, 0, last);
+    }
+
+    /// Like [`Workspace::backward`], but stops after layer `first`.
+    pub fn backward_range(
+        &mut self,
+        net: &Net,
+        params: &Params,
+        grads: &mut Params,
+        first: usize,
+        last: usize,
+    ) {
         if self.diffs.len() != net.blobs.len() {
             self.alloc_diffs(net);
         }
-        for i in (0..=last).rev() {
+        for i in (first..=last).rev() {
             self.backward_node(net, params, grads, i);
         }
     }
@@ -116,7 +130,13 @@ impl Workspace {
         let tops: Vec<&Tensor> = node.tops.iter().map(|&t| &self.blobs[t]).collect();
         let top_diffs: Vec<&Tensor> =
             if in_place { Vec::new() } else { node.tops.iter().map(|&t| &self.diffs[t]).collect() };
-        let mut cx = Ctx { scratch: &mut self.scratch, rng: &mut self.rngs[i] };
+        // Bottoms fed by input layers need no diff.
+        let need_bottom_diff = node.bottoms.iter().any(|&b| {
+            !net.nodes
+                .iter()
+                .any(|n| matches!(n.layer, crate::layers::Layer::Input(_)) && n.tops.contains(&b))
+        });
+        let mut cx = Ctx { scratch: &mut self.scratch, rng: &mut self.rngs[i], need_bottom_diff };
         node.layer.backward(
             &bottoms,
             &tops,
