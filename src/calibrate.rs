@@ -178,9 +178,9 @@ pub fn calibrate(
     // Mean |input| of every parameter layer on batch 0, to carry bias corrections.
     feeder.fill(net, &mut ws, 0)?;
     let mut scales = vec![0.0f64; net.nodes.len()];
-    for i in 0..=last {
+    for (i, scale) in scales.iter_mut().enumerate().take(last + 1) {
         if layers.contains(&i) {
-            scales[i] = bottom_scale(&ws, net, i);
+            *scale = bottom_scale(&ws, net, i);
         }
         ws.forward_node(net, params, i);
     }
@@ -202,11 +202,11 @@ pub fn calibrate(
         }
         // Rescale layer by layer on batch 0, moving each bias with the change of its input.
         feeder.fill(net, &mut ws, 0)?;
-        for i in 0..=last {
+        for (i, scale) in scales.iter_mut().enumerate().take(last + 1) {
             if let Some(&(_, s)) = step.iter().find(|(k, _)| *k == i) {
                 let current = bottom_scale(&ws, net, i);
-                let adj = if scales[i] > 0.0 { current / scales[i] } else { 1.0 };
-                scales[i] = current;
+                let adj = if *scale > 0.0 { current / *scale } else { 1.0 };
+                *scale = current;
                 for (j, blob) in params.blobs[i].iter_mut().enumerate() {
                     let f = if j == 0 { s } else { s * adj };
                     blob.data_mut().iter_mut().for_each(|v| *v *= f as f32);

@@ -541,7 +541,7 @@ fn init_rejects_bad_flags_and_files_without_writing() {
     for (args, want) in [
         (vec![p, o_s, "-t", "kmeans"], "not available in this version"),
         (vec![p, o_s, "-t", "gaussian"], "unknown type"),
-        (vec![p, o_s, "-cs"], "-cs"),
+        (vec![p, o_s, "-cs", "--cs-draws", "0"], "--cs-draws"),
         (vec![p, o_s, "-nit", "0"], "-nit"),
         (vec![p, o_s, "-bs", "x"], "-bs: invalid value"),
         (vec![p, o_s, "--mem-limit", "0"], "--mem-limit"),
@@ -582,5 +582,83 @@ fn init_rejects_bad_flags_and_files_without_writing() {
         .file_name()
         .to_string_lossy()
         .contains(".tmp")));
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+/// After `-cs`, re-measuring the change rates with 16 fresh draws gives rates that agree.
+fn cs_and_verify(proto: &Path, glob: &str, bs: usize, nit: usize, limit: f64) -> f64 {
+    let dir = tmp_dir("cs");
+    let out = dir.join("cs.caffemodel");
+    let (bs_s, nit_s) = (bs.to_string(), nit.to_string());
+    let o = run(&[
+        proto.to_str().unwrap(),
+        out.to_str().unwrap(),
+        "-d",
+        glob,
+        "-bs",
+        &bs_s,
+        "-nit",
+        &nit_s,
+        "-cs",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stdout(&o).contains("converged after"), "{}{}", stdout(&o), stderr(&o));
+    let mut opts = BuildOptions::default();
+    opts.input.batch = Some(bs);
+    let net = build(proto, &opts);
+    let mut params = magic_init::net::params::Params::new(&net);
+    let (model, _) = magic_init::caffemodel::read_model(&out).unwrap();
+    magic_init::caffemodel::load_into(&net, &mut params, &model, "cs").unwrap();
+    let feeder = magic_init::feed::Feeder::new(&net, None, Some(glob), None, 1.0, 1).unwrap();
+    let mut ws = magic_init::net::forward::Workspace::new(&net, 99);
+    let cs =
+        magic_init::calibrate::CsOptions { draws: 16, batches: nit, max_iterations: 1, seed: 1234 };
+    let rates =
+        magic_init::calibrate::measure_rates(&net, &mut params, &feeder, &mut ws, &cs, 7).unwrap();
+    let spread = rates.spread();
+    assert!(
+        spread < limit,
+        "{}: change rates spread {spread}: {:?}",
+        proto.display(),
+        rates.layers
+    );
+    std::fs::remove_dir_all(dir).unwrap();
+    spread
+}
+
+#[test]
+fn cs_balances_change_rates_on_alexnet_and_cifar10() {
+    let (Some(dir), Some(glob)) = (models(), images()) else { return };
+    let a = cs_and_verify(&dir.join("bvlc_alexnet_deploy.prototxt"), &glob, 8, 4, 0.05);
+    let c = cs_and_verify(&dir.join("cifar10_quick.prototxt"), &glob, 16, 4, 0.1);
+    eprintln!("re-measured spread after -cs: AlexNet {a:.4}, CIFAR-10 quick {c:.4}");
+}
+
+#[test]
+fn cs_works_on_a_dag_and_on_a_loaded_model() {
+    let dir = tmp_dir("csdag");
+    let proto = data("all_layers.prototxt");
+    let p = proto.to_str().unwrap();
+    let a = dir.join("a.caffemodel");
+    let b = dir.join("b.caffemodel");
+    let o = run(&[p, a.to_str().unwrap(), "-nit", "2", "-bs", "2", "-cs", "--cs-draws", "4"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stdout(&o).contains("iteration 1"), "{}", stdout(&o));
+    // Rescaling a loaded (already initialised) model.
+    let o = run(&[
+        p,
+        b.to_str().unwrap(),
+        "-nit",
+        "2",
+        "-bs",
+        "2",
+        "-l",
+        a.to_str().unwrap(),
+        "-cs",
+        "--cs-draws",
+        "4",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stdout(&o).contains("done: 0 layers initialised"), "{}", stdout(&o));
     std::fs::remove_dir_all(dir).unwrap();
 }

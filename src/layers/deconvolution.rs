@@ -137,7 +137,7 @@ impl Deconvolution {
                 dy.data(),
                 dw.as_deref_mut(),
                 db.as_deref_mut(),
-                Some(dx.data_mut()),
+                cx.need_bottom_diff.then(|| dx.data_mut()),
                 cx.scratch,
             );
         }

@@ -88,6 +88,7 @@ pub fn check(layer: &str, shapes: &[&[usize]], phase: Phase) {
     }
     let mut fwd_params = params.clone();
     ws.forward(&net, &mut fwd_params);
+    ws.input_diffs = true;
     ws.alloc_diffs(&net);
     for (k, &t) in tops.iter().enumerate().take(weighted_tops) {
         ws.diffs[t].data_mut().copy_from_slice(&r[k]);

@@ -14,6 +14,9 @@ pub struct Workspace {
     pub blobs: Vec<Tensor>,
     /// Diffs by blob id (allocated by [`Workspace::alloc_diffs`]).
     pub diffs: Vec<Tensor>,
+    /// Compute the diffs of the net's inputs too (off by default: nothing reads them, and for
+    /// a first convolution they cost as much as its forward pass).
+    pub input_diffs: bool,
     /// Forward state by node.
     pub states: Vec<LayerState>,
     /// One deterministic random stream per node (Dropout masks).
@@ -28,6 +31,7 @@ impl Workspace {
         Workspace {
             blobs: net.blobs.iter().map(|b| Tensor::zeros(&b.shape)).collect(),
             diffs: Vec::new(),
+            input_diffs: false,
             states: vec![LayerState::default(); net.nodes.len()],
             rngs: (0..net.nodes.len()).map(|i| root.fork(i as u64)).collect(),
             scratch: Vec::new(),
@@ -41,6 +45,7 @@ impl Workspace {
         Workspace {
             blobs: vec![Tensor::default(); net.blobs.len()],
             diffs: Vec::new(),
+            input_diffs: false,
             states: vec![LayerState::default(); net.nodes.len()],
             rngs: (0..net.nodes.len()).map(|i| root.fork(i as u64)).collect(),
             scratch: Vec::new(),
@@ -131,11 +136,12 @@ impl Workspace {
         let top_diffs: Vec<&Tensor> =
             if in_place { Vec::new() } else { node.tops.iter().map(|&t| &self.diffs[t]).collect() };
         // Bottoms fed by input layers need no diff.
-        let need_bottom_diff = node.bottoms.iter().any(|&b| {
-            !net.nodes
-                .iter()
-                .any(|n| matches!(n.layer, crate::layers::Layer::Input(_)) && n.tops.contains(&b))
-        });
+        let need_bottom_diff = self.input_diffs
+            || node.bottoms.iter().any(|&b| {
+                !net.nodes.iter().any(|n| {
+                    matches!(n.layer, crate::layers::Layer::Input(_)) && n.tops.contains(&b)
+                })
+            });
         let mut cx = Ctx { scratch: &mut self.scratch, rng: &mut self.rngs[i], need_bottom_diff };
         node.layer.backward(
             &bottoms,
