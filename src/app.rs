@@ -149,3 +149,59 @@ pub fn run_init(a: &InitArgs) -> Result<()> {
     ));
     Ok(())
 }
+
+/// Runs `stat`.
+pub fn run_stat(a: &crate::cli::StatArgs) -> Result<()> {
+    use std::io::IsTerminal;
+    let net = Net::from_file(&a.prototxt, &a.build.options())?;
+    let mut params = Params::new(&net);
+    if let Some(model) = &a.load {
+        let (m, _) = caffemodel::read_model(model)?;
+        caffemodel::load_into(&net, &mut params, &m, &model.display().to_string())?;
+    }
+    let blank: Vec<&str> = net
+        .nodes
+        .iter()
+        .zip(&params.blobs)
+        .filter(|(n, b)| n.layer.is_weighted() && init::is_blank(&b[0]))
+        .map(|(n, _)| n.name.as_str())
+        .collect();
+    if !blank.is_empty() {
+        eprintln!(
+            "magic-init: warning: layers without weights (their outputs are zero; load a model with -l): {}",
+            blank.join(", ")
+        );
+    }
+    let feeder = Feeder::new(
+        &net,
+        Some(&a.prototxt),
+        a.data.as_deref(),
+        a.mean.as_deref(),
+        a.scale,
+        a.seed,
+    )?;
+    if !a.quiet && !a.json {
+        for w in &feeder.warnings {
+            eprintln!("magic-init: warning: {w}");
+        }
+    }
+    let draws = a.draws.unwrap_or(a.nit);
+    let stats = crate::stat::collect(&net, &mut params, &feeder, a.nit, draws, a.seed, a.all)?;
+    if let Some(path) = &a.svg {
+        let title = format!(
+            "{} — {}",
+            net.name,
+            a.load
+                .as_ref()
+                .map_or("weights from the prototxt".to_string(), |m| m.display().to_string())
+        );
+        crate::io::write_atomic(path, crate::stat::svg(&stats, &title).as_bytes())?;
+    }
+    if a.json {
+        print!("{}", crate::stat::json(&stats));
+    } else {
+        let colour = !a.no_colour && std::io::stdout().is_terminal();
+        print!("{}", crate::stat::text(&stats, a.summary_only, colour));
+    }
+    Ok(())
+}

@@ -33,6 +33,9 @@ pub struct CsOptions {
 pub struct Rates {
     /// Node index and change rate of every parameter layer, in net order.
     pub layers: Vec<(usize, f64)>,
+    /// Per layer, the change rate of each slice along the weight blob's axis 1 (input channels
+    /// of a convolution, inputs of an inner product), as the original measure_stat reports.
+    pub slices: Vec<Vec<f64>>,
     /// Mean over channels of the last layer's output std.
     pub output_std: f64,
 }
@@ -107,7 +110,8 @@ pub fn measure_rates(
     let last = last_layer(net)?;
     let layers = weighted(net, last);
     let mut grads = params.zeros_like();
-    let mut sq = vec![0.0f64; layers.len()];
+    let mut sq: Vec<Vec<f64>> =
+        layers.iter().map(|&k| vec![0.0; params.blobs[k][0].shape()[1]]).collect();
     let top = net.nodes[last].tops[0];
     let mut out = ChannelStats::new(channel_layout(&net.blobs[top].shape).1);
     let root = Rng::new(opts.seed).fork(stream);
@@ -132,20 +136,33 @@ pub fn measure_rates(
             }
             ws.backward_range(net, params, &mut grads, first, last);
             for (s, &k) in sq.iter_mut().zip(&layers) {
-                *s += sum_sq(grads.blobs[k][0].data()) / grads.blobs[k][0].len() as f64;
+                accumulate_slices(&grads.blobs[k][0], s);
             }
         }
     }
-    let rates = layers
-        .iter()
-        .zip(&sq)
-        .map(|(&k, &s)| {
-            let w = &params.blobs[k][0];
-            let mean_w2 = sum_sq(w.data()) / w.len() as f64;
-            (k, (s / opts.draws as f64 / mean_w2).sqrt())
-        })
-        .collect();
-    Ok(Rates { layers: rates, output_std: output_std(&out) })
+    let mut rates = Vec::with_capacity(layers.len());
+    let mut slices = Vec::with_capacity(layers.len());
+    for (&k, s) in layers.iter().zip(&sq) {
+        let w = &params.blobs[k][0];
+        let mean_w2 = sum_sq(w.data()) / w.len() as f64;
+        let per: Vec<f64> = s.iter().map(|&v| (v / opts.draws as f64 / mean_w2).sqrt()).collect();
+        let mean_sq = s.iter().sum::<f64>() / s.len() as f64 / opts.draws as f64;
+        rates.push((k, (mean_sq / mean_w2).sqrt()));
+        slices.push(per);
+    }
+    Ok(Rates { layers: rates, slices, output_std: output_std(&out) })
+}
+
+/// Adds, for each index j of axis 1 of `g`, the mean of g[:, j, ...]² to `out[j]`.
+fn accumulate_slices(g: &crate::tensor::Tensor, out: &mut [f64]) {
+    let shape = g.shape();
+    let (rows, inner) = (shape[0], count(&shape[2..]));
+    let per = (rows * inner) as f64;
+    for chunk in g.data().chunks(shape[1] * inner) {
+        for (j, o) in out.iter_mut().enumerate() {
+            *o += sum_sq(&chunk[j * inner..(j + 1) * inner]) / per;
+        }
+    }
 }
 
 /// Runs Algorithm 2 on `params` in place. `progress` receives each iteration's measurement.

@@ -9,7 +9,7 @@ use std::ffi::OsString;
 use std::path::PathBuf;
 
 /// Single-dash long flags of the original `magic_init.py`, rewritten to `--name` before lexopt.
-const SINGLE_DASH_LONG: &[&str] = &["-nit", "-bs", "-cs"];
+const SINGLE_DASH_LONG: &[&str] = &["-nit", "-bs", "-cs", "-nc", "-sm"];
 
 /// A validated command.
 #[derive(Clone, Debug, PartialEq)]
@@ -24,6 +24,43 @@ pub enum Command {
     Upgrade(UpgradeArgs),
     /// The main job: initialise PROTOTXT's weights and write OUTPUT.
     Init(InitArgs),
+    /// `stat`: per-layer output statistics and change rates.
+    Stat(StatArgs),
+}
+
+/// Options of `stat` (the original measure_stat's flags plus ours).
+#[derive(Clone, Debug, PartialEq)]
+pub struct StatArgs {
+    /// The net.
+    pub prototxt: PathBuf,
+    /// `-l`: model to measure.
+    pub load: Option<PathBuf>,
+    /// `-d`: image glob.
+    pub data: Option<String>,
+    /// `-nit`: batches.
+    pub nit: usize,
+    /// `-s`: input scale.
+    pub scale: f32,
+    /// `--mean`.
+    pub mean: Option<Vec<f32>>,
+    /// `-a`: every layer, not only parameter layers.
+    pub all: bool,
+    /// `-sm`: summary only.
+    pub summary_only: bool,
+    /// `-nc`: no colour.
+    pub no_colour: bool,
+    /// `--json`.
+    pub json: bool,
+    /// `--svg FILE`.
+    pub svg: Option<PathBuf>,
+    /// `--seed`.
+    pub seed: u64,
+    /// `--cs-draws`: random draws for the change rates (default: one per batch).
+    pub draws: Option<usize>,
+    /// `-q`: no progress lines.
+    pub quiet: bool,
+    /// Phase, input shape, batch size (`-bs`, default 16).
+    pub build: BuildArgs,
 }
 
 /// Options of the main command (the original script's flags plus ours).
@@ -120,6 +157,8 @@ USAGE:
     magic-init PROTOTXT OUTPUT.caffemodel [-d GLOB] [-t TYPE] [-b BIAS] [-bs N] [-nit N] [-s SCALE]
                [-l MODEL] [-z] [-q] [--mem-limit MB] [--seed N] [--mean B,G,R]
                [--phase train|test] [--input-shape C,H,W]
+    magic-init stat PROTOTXT [-l MODEL] [-d GLOB] [-nit N] [-bs N] [-a] [-sm] [-nc] [--json]
+                    [--svg FILE]
     magic-init info PROTOTXT [--json] [--phase train|test] [--input-shape C,H,W] [-bs N]
     magic-init upgrade IN.prototxt [OUT.prototxt]
     magic-init -h | --help | --version
@@ -144,6 +183,10 @@ Gaussian weights rescaled so that each output channel has mean BIAS and std 1 on
     --gpu N                accepted for compatibility with the original script; ignored (CPU)
 
 COMMANDS:
+    stat       per layer: mean and std of every output channel on the data, their coefficient
+               of variation, and the weights' change rates (coefficient of variation, mean).
+               -a all layers, -sm summary only, -nc no colour, --json, --svg FILE (a chart).
+               Also takes -s, --mean, --seed, --cs-draws N (draws; default one per batch).
     info       one row per layer: name, type, bottoms → tops, top shapes, parameter count,
                multiply-adds per image; totals. --json for machines.
     upgrade    print a net (V1 `layers` or legacy input fields included) in current text format.
@@ -270,6 +313,7 @@ pub fn parse_args<I: IntoIterator<Item = OsString>>(args: I) -> Result<Command> 
             let prototxt = prototxt.ok_or_else(|| usage_error("info: missing PROTOTXT"))?;
             Ok(Command::Info(InfoArgs { prototxt, json, build }))
         }
+        "stat" => parse_stat(&mut p),
         "upgrade" => {
             let mut paths = Vec::new();
             while let Some(arg) = next_arg(&mut p)? {
@@ -291,6 +335,82 @@ pub fn parse_args<I: IntoIterator<Item = OsString>>(args: I) -> Result<Command> 
         }
         _ => parse_init(args_for_init),
     }
+}
+
+/// Parses `stat`.
+fn parse_stat(p: &mut lexopt::Parser) -> Result<Command> {
+    let mut a = StatArgs {
+        prototxt: PathBuf::new(),
+        load: None,
+        data: None,
+        nit: 10,
+        scale: 1.0,
+        mean: None,
+        all: false,
+        summary_only: false,
+        no_colour: false,
+        json: false,
+        svg: None,
+        seed: 1,
+        draws: None,
+        quiet: false,
+        build: BuildArgs { batch: Some(16), ..BuildArgs::default() },
+    };
+    let mut path = None;
+    while let Some(arg) = next_arg(p)? {
+        if build_option(&arg, p, &mut a.build)? {
+            continue;
+        }
+        match arg {
+            Arg::Short('h') => return Ok(Command::Help),
+            Arg::Short('l') => a.load = Some(PathBuf::from(string_value(p, "-l")?)),
+            Arg::Short('d') => a.data = Some(string_value(p, "-d")?),
+            Arg::Short('s') => a.scale = finite(value(p, "-s")?, "-s")?,
+            Arg::Short('a') => a.all = true,
+            Arg::Short('q') => a.quiet = true,
+            Arg::Long(l) => match l.as_str() {
+                "help" => return Ok(Command::Help),
+                "load" => a.load = Some(PathBuf::from(string_value(p, "--load")?)),
+                "data" => a.data = Some(string_value(p, "--data")?),
+                "all" => a.all = true,
+                "sm" => a.summary_only = true,
+                "nc" => a.no_colour = true,
+                "json" => a.json = true,
+                "svg" => a.svg = Some(PathBuf::from(string_value(p, "--svg")?)),
+                "seed" => a.seed = value(p, "--seed")?,
+                "mean" => a.mean = Some(parse_mean(&string_value(p, "--mean")?)?),
+                "nit" => {
+                    a.nit = value(p, "-nit")?;
+                    if a.nit == 0 {
+                        return Err(usage_error("-nit: at least one batch is needed"));
+                    }
+                }
+                "cs-draws" => {
+                    let d: usize = value(p, "--cs-draws")?;
+                    if d == 0 {
+                        return Err(usage_error("--cs-draws: at least one draw is needed"));
+                    }
+                    a.draws = Some(d);
+                }
+                other => return Err(usage_error(format!("stat: unknown option --{other}"))),
+            },
+            Arg::Value(v) if path.is_none() => path = Some(PathBuf::from(v)),
+            other => {
+                return Err(usage_error(format!("stat: unexpected argument {}", describe(&other))))
+            }
+        }
+    }
+    a.prototxt = path.ok_or_else(|| usage_error("stat: missing PROTOTXT"))?;
+    Ok(Command::Stat(a))
+}
+
+/// `--mean`: comma-separated finite numbers.
+fn parse_mean(text: &str) -> Result<Vec<f32>> {
+    let m: Option<Vec<f32>> =
+        text.split(',').map(|v| v.trim().parse().ok().filter(|x: &f32| x.is_finite())).collect();
+    m.filter(|m| !m.is_empty()).ok_or_else(|| {
+        usage_error(format!("--mean: expected numbers like 104,117,123, got {text:?}"))
+    })
 }
 
 /// Parses the main command: `PROTOTXT OUTPUT [options]` (options may come anywhere).
@@ -348,18 +468,7 @@ fn parse_init(args: Vec<OsString>) -> Result<Command> {
                     }
                 }
                 "seed" => a.seed = value(&mut p, "--seed")?,
-                "mean" => {
-                    let text = string_value(&mut p, "--mean")?;
-                    let m: Option<Vec<f32>> = text
-                        .split(',')
-                        .map(|v| v.trim().parse().ok().filter(|x: &f32| x.is_finite()))
-                        .collect();
-                    a.mean = Some(m.filter(|m| !m.is_empty()).ok_or_else(|| {
-                        usage_error(format!(
-                            "--mean: expected numbers like 104,117,123, got {text:?}"
-                        ))
-                    })?);
-                }
+                "mean" => a.mean = Some(parse_mean(&string_value(&mut p, "--mean")?)?),
                 "gpu" => a.gpu = Some(value(&mut p, "--gpu")?),
                 "cs" => a.cs = true,
                 "cs-draws" => {

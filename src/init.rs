@@ -188,12 +188,16 @@ impl Walk<'_> {
 
 /// (outer, channels, inner) of an output blob whose channel axis is 1 (or the last axis of an
 /// inner product's top).
-fn channel_layout(layer: &Layer, shape: &[usize]) -> (usize, usize, usize) {
+pub fn channel_layout(layer: &Layer, shape: &[usize]) -> (usize, usize, usize) {
     match layer {
         Layer::InnerProduct(ip) => {
             (count(&shape[..ip.axis]), shape[ip.axis], count(&shape[ip.axis + 1..]))
         }
-        _ => (shape[0], shape.get(1).copied().unwrap_or(1), count(shape.get(2..).unwrap_or(&[]))),
+        _ => (
+            shape.first().copied().unwrap_or(1),
+            shape.get(1).copied().unwrap_or(1),
+            count(shape.get(2..).unwrap_or(&[])),
+        ),
     }
 }
 
@@ -452,25 +456,40 @@ pub fn measure(
     nit: usize,
     seed: u64,
 ) -> Result<Vec<(usize, ChannelStats)>> {
-    let mut ws = Workspace::new(net, seed);
     let weighted: Vec<usize> =
         (0..net.nodes.len()).filter(|&i| net.nodes[i].layer.is_weighted()).collect();
-    let mut stats: Vec<(usize, ChannelStats)> = weighted
+    measure_nodes(net, params, feeder, nit, seed, &weighted)
+}
+
+/// Like [`measure`], for the first top of each listed layer (in increasing order).
+pub fn measure_nodes(
+    net: &Net,
+    params: &mut Params,
+    feeder: &Feeder,
+    nit: usize,
+    seed: u64,
+    nodes: &[usize],
+) -> Result<Vec<(usize, ChannelStats)>> {
+    let mut ws = Workspace::new(net, seed);
+    let layout = |i: usize| {
+        let n = &net.nodes[i];
+        channel_layout(&n.layer, &net.blobs[n.tops[0]].shape)
+    };
+    let mut stats: Vec<(usize, ChannelStats)> = nodes
         .iter()
-        .map(|&i| {
-            let n = &net.nodes[i];
-            let (_, c, _) = channel_layout(&n.layer, &net.blobs[n.tops[0]].shape);
-            (i, ChannelStats::new(c))
-        })
+        .filter(|&&i| !net.nodes[i].tops.is_empty())
+        .map(|&i| (i, ChannelStats::new(layout(i).1)))
         .collect();
     for b in 0..nit {
         feeder.fill(net, &mut ws, b)?;
         let mut next = 0;
         for i in 0..net.nodes.len() {
             ws.forward_node(net, params, i);
-            if next < stats.len() && stats[next].0 == i {
+            while next < stats.len() && stats[next].0 == i {
                 let node = &net.nodes[i];
-                for &t in &node.tops {
+                let tops: &[usize] =
+                    if node.layer.is_weighted() { &node.tops } else { &node.tops[..1] };
+                for &t in tops {
                     let (o, c, inner) = channel_layout(&node.layer, &net.blobs[t].shape);
                     stats[next].1.accumulate(ws.blobs[t].data(), o, c, inner);
                 }

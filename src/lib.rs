@@ -18,5 +18,6 @@ pub mod net;
 pub mod proto;
 pub mod prototxt;
 pub mod rng;
+pub mod stat;
 pub mod tensor;
 pub mod upgrade;

@@ -14,6 +14,7 @@ fn run() -> Result<()> {
             print!("{}", if a.json { info::json(&net) } else { info::table(&net) });
         }
         Command::Init(a) => app::run_init(&a)?,
+        Command::Stat(a) => app::run_stat(&a)?,
         Command::Upgrade(a) => {
             let (param, _) = prototxt::read_net_file(&a.input)?;
             let (param, notes) = if upgrade::needs_upgrade(&param) {

@@ -662,3 +662,73 @@ fn cs_works_on_a_dag_and_on_a_loaded_model() {
     assert!(stdout(&o).contains("done: 0 layers initialised"), "{}", stdout(&o));
     std::fs::remove_dir_all(dir).unwrap();
 }
+
+#[test]
+fn stat_reports_json_text_and_a_wellformed_svg() {
+    let dir = tmp_dir("stat");
+    let proto = data("small_convnet.prototxt");
+    let p = proto.to_str().unwrap();
+    let model = dir.join("m.caffemodel");
+    assert!(run(&[p, model.to_str().unwrap(), "-nit", "2", "-bs", "4", "-q"]).status.success());
+    let m = model.to_str().unwrap();
+    let o = run(&["stat", p, "-l", m, "-nit", "2", "-bs", "4", "--json"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let j = stdout(&o);
+    assert!(j.starts_with(r#"{"layers":[{"name":"conv1","type":"Convolution","top":"conv1","channels":32,"mean":["#), "{j}");
+    for key in
+        [r#""std":["#, r#""out_std":"#, r#""out_cvar":"#, r#""rate_cvar":"#, r#""rate_mean":"#]
+    {
+        assert_eq!(j.matches(key).count(), 5, "{key} once per parameter layer: {j}");
+    }
+    let all = stdout(&run(&["stat", p, "-l", m, "-nit", "2", "-bs", "4", "--json", "-a"]));
+    assert!(all.matches(r#""name":"#).count() >= 15, "-a lists every layer: {all}");
+    assert!(
+        all.contains(r#""name":"pool1","type":"Pooling""#) && all.contains(r#""rate_cvar":null"#)
+    );
+    let o = run(&["stat", p, "-l", m, "-nit", "2", "-bs", "4", "-nc"]);
+    let t = stdout(&o);
+    assert!(
+        t.contains("conv1 (Convolution) : conv1") && t.contains("summary") && !t.contains('\x1b'),
+        "{t}"
+    );
+    let sm = stdout(&run(&["stat", p, "-l", m, "-nit", "2", "-bs", "4", "-sm", "-nc"]));
+    assert!(sm.starts_with("summary") && sm.contains("fc5"), "{sm}");
+    let svg_path = dir.join("chart.svg");
+    let o = run(&[
+        "stat",
+        p,
+        "-l",
+        m,
+        "-nit",
+        "2",
+        "-bs",
+        "4",
+        "-sm",
+        "--svg",
+        svg_path.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let svg = std::fs::read_to_string(&svg_path).unwrap();
+    assert!(
+        svg.starts_with("<svg xmlns=\"http://www.w3.org/2000/svg\"")
+            && svg.trim_end().ends_with("</svg>")
+    );
+    // Well-formed: tags nest and close properly.
+    let mut stack: Vec<String> = Vec::new();
+    let mut rest = svg.as_str();
+    while let Some(i) = rest.find('<') {
+        let end = rest[i..].find('>').expect("tag closes") + i;
+        let tag = &rest[i + 1..end];
+        if let Some(name) = tag.strip_prefix('/') {
+            assert_eq!(stack.pop().as_deref(), Some(name), "mismatched </{name}>");
+        } else if !tag.ends_with('/') {
+            stack.push(tag.split_whitespace().next().unwrap().to_string());
+        }
+        rest = &rest[end + 1..];
+    }
+    assert!(stack.is_empty(), "unclosed {stack:?}");
+    assert_eq!(svg.matches("<circle").count(), 10, "std and rate for each of 5 layers");
+    assert_eq!(run(&["stat"]).status.code(), Some(2));
+    assert_eq!(run(&["stat", p, "--frobnicate"]).status.code(), Some(2));
+    std::fs::remove_dir_all(dir).unwrap();
+}
