@@ -28,8 +28,9 @@ pub struct Feeder {
 pub const IMAGENET_MEAN_BGR: [f32; 3] = [104.0, 117.0, 123.0];
 
 impl Feeder {
-    /// Chooses the source: `glob` if given, else the first ImageData layer's list file (paths
-    /// relative to the prototxt's folder when not found as given), else synthetic images from
+    /// Chooses the source: `glob` if given, else the first ImageData layer's list file (looked
+    /// up next to the prototxt, entries included, when not found from the working folder), else
+    /// synthetic images from
     /// `seed`. `mean`: explicit per-channel values, else 104/117/123 for 3-channel inputs and 0
     /// for 1-channel ones.
     pub fn new(
@@ -48,9 +49,17 @@ impl Feeder {
             (s, format!("{n} images matching {g}"))
         } else if let Some((list, root)) = image_list(net) {
             let mut path = Path::new(&list).to_path_buf();
+            let mut root = root;
             if !path.exists() {
-                if let Some(dir) = prototxt.and_then(Path::parent) {
+                if let Some(dir) =
+                    prototxt.and_then(Path::parent).filter(|d| !d.as_os_str().is_empty())
+                {
+                    // Found next to the prototxt rather than in the working folder: its
+                    // relative entries are taken from there too (Caffe: root_folder + path).
                     path = dir.join(&list);
+                    if root.is_empty() {
+                        root = format!("{}/", dir.display());
+                    }
                 }
             }
             let s = ImageSource::from_list_file(&path, &root).map_err(|e| {

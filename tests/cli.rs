@@ -732,3 +732,37 @@ fn stat_reports_json_text_and_a_wellformed_svg() {
     assert_eq!(run(&["stat", p, "--frobnicate"]).status.code(), Some(2));
     std::fs::remove_dir_all(dir).unwrap();
 }
+
+#[test]
+fn without_d_the_imagedata_list_of_the_prototxt_is_used() {
+    let Some(glob) = images() else { return };
+    let dir = tmp_dir("list");
+    let files: Vec<PathBuf> = std::fs::read_dir(glob.trim_end_matches("/*.jpg"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .take(3)
+        .collect();
+    // Caffe's list format: path, a space, a label; relative to the prototxt's folder here.
+    let mut list = String::new();
+    for (i, f) in files.iter().enumerate() {
+        let name = format!("img {i}.jpg");
+        std::fs::copy(f, dir.join(&name)).unwrap();
+        list.push_str(&format!("{name} {i}\n"));
+    }
+    std::fs::write(dir.join("list.txt"), list).unwrap();
+    let proto = dir.join("net.prototxt");
+    std::fs::write(
+        &proto,
+        r#"layer { name: "data" type: "ImageData" top: "data" top: "label"
+             image_data_param { source: "list.txt" batch_size: 2 new_height: 24 new_width: 24 } }
+           layer { name: "conv" type: "Convolution" bottom: "data" top: "conv" convolution_param { num_output: 4 kernel_size: 3 } }
+           layer { name: "loss" type: "SoftmaxWithLoss" bottom: "conv" bottom: "label" top: "loss" }"#,
+    )
+    .unwrap();
+    let out = dir.join("out.caffemodel");
+    let o = run(&[proto.to_str().unwrap(), out.to_str().unwrap(), "-nit", "2", "-bs", "2"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stdout(&o).contains("3 images listed in"), "{}", stdout(&o));
+    assert!(!stderr(&o).contains("synthetic"));
+    std::fs::remove_dir_all(dir).unwrap();
+}
