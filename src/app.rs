@@ -80,11 +80,11 @@ pub fn run_init(a: &InitArgs) -> Result<()> {
         }
         let what = match &r.action {
             Action::Fed => "images read".to_string(),
-            Action::Initialised { raw_mean, raw_std, dead } => {
+            Action::Initialised { basis, raw_mean, raw_std, dead } => {
                 let dead =
                     if *dead > 0 { format!(", {dead} dead channels") } else { String::new() };
                 format!(
-                    "initialised: random-weight output mean {raw_mean:.3e} std {raw_std:.3e} → mean {} std 1{dead}",
+                    "initialised ({basis}): raw output mean {raw_mean:.3e} std {raw_std:.3e} → mean {} std 1{dead}",
                     a.bias
                 )
             }
@@ -110,14 +110,18 @@ pub fn run_init(a: &InitArgs) -> Result<()> {
             if a.quiet {
                 return;
             }
-            let rates: Vec<String> =
-                r.layers.iter().map(|&(k, v)| format!("{} {v:.2e}", net.nodes[k].name)).collect();
-            println!(
-                "  iteration {}: target {target:.3e}, spread {:.3}: {}",
-                it + 1,
-                r.spread(),
-                rates.join(", ")
-            );
+            let name = |k: usize| net.nodes[k].name.as_str();
+            let lo = r.layers.iter().min_by(|a, b| a.1.total_cmp(&b.1));
+            let hi = r.layers.iter().max_by(|a, b| a.1.total_cmp(&b.1));
+            if let (Some(&(lk, lv)), Some(&(hk, hv))) = (lo, hi) {
+                println!(
+                    "  iteration {}: target {target:.3e}, spread {:.3} (slowest {} {lv:.3e}, fastest {} {hv:.3e})",
+                    it + 1,
+                    r.spread(),
+                    name(lk),
+                    name(hk)
+                );
+            }
         };
         let cs = calibrate(&net, &mut params, &feeder, &opts, &mut show)?;
         for w in &cs.warnings {

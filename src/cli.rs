@@ -167,7 +167,8 @@ MAIN COMMAND (Algorithm 1: every Convolution / InnerProduct / Deconvolution laye
 Gaussian weights rescaled so that each output channel has mean BIAS and std 1 on the data):
     -d, --data GLOB        images (JPEG/PNG), sorted; without it, the prototxt's ImageData list,
                            else built-in synthetic dead-leaves images (with a warning)
-    -t, --type TYPE        weight basis: elwise [elwise]
+    -t, --type TYPE        weight basis: elwise, pca, zca, kmeans, rand, orthogonal; fast_pca,
+                           fast_zca, fast_kmeans, fast_rand use fewer patches [elwise]
     -b, --bias BIAS        mean β of every initialised channel [0.1]
     -bs N                  batch size [16]
     -nit N                 number of batches [10]
@@ -501,18 +502,28 @@ fn finite(v: f32, flag: &str) -> Result<f32> {
     }
 }
 
-/// `-t`: the weight bases of the original script.
+/// `-t`: the weight bases of the original script (and LSUV's orthogonal one).
 fn parse_type(s: &str) -> Result<crate::init::WeightType> {
-    let base = s.strip_prefix("fast_").unwrap_or(s);
-    match (s, base) {
-        ("elwise", _) => Ok(crate::init::WeightType::Elwise),
-        (_, "pca" | "zca" | "kmeans" | "rand") => Err(usage_error(format!(
-            "-t {s}: the data-driven weight bases are not available in this version yet; use elwise"
-        ))),
-        _ => Err(usage_error(format!(
-            "-t: unknown type {s:?} (elwise, pca, zca, kmeans, rand, or fast_ + one of the last four)"
-        ))),
-    }
+    use crate::bases::Basis;
+    let (fast, base) = match s.strip_prefix("fast_") {
+        Some(b) => (true, b),
+        None => (false, s),
+    };
+    let basis = match base {
+        "elwise" if !fast => return Ok(crate::init::WeightType::Elwise),
+        "pca" => Basis::Pca,
+        "zca" => Basis::Zca,
+        "kmeans" => Basis::Kmeans,
+        "rand" => Basis::Rand,
+        "orthogonal" if !fast => Basis::Orthogonal,
+        _ => {
+            return Err(usage_error(format!(
+                "-t: unknown type {s:?} (elwise, pca, zca, kmeans, rand, orthogonal, or fast_pca, \
+                 fast_zca, fast_kmeans, fast_rand)"
+            )))
+        }
+    };
+    Ok(crate::init::WeightType::Data { basis, fast })
 }
 
 fn describe(arg: &Arg) -> String {

@@ -20,6 +20,29 @@ use std::time::Instant;
 pub enum WeightType {
     /// Independent N(0, 1) entries (the paper's "elwise" / Gaussian basis).
     Elwise,
+    /// A basis computed from the layer's input patches (`fast`: fewer patches).
+    Data {
+        /// Which basis.
+        basis: crate::bases::Basis,
+        /// `fast_` variant.
+        fast: bool,
+    },
+}
+
+impl WeightType {
+    /// The `-t` spelling.
+    pub fn name(&self) -> String {
+        match self {
+            WeightType::Elwise => "elwise".into(),
+            WeightType::Data { basis, fast } => {
+                format!(
+                    "{}{}",
+                    if *fast { "fast_" } else { "" },
+                    format!("{basis:?}").to_lowercase()
+                )
+            }
+        }
+    }
 }
 
 /// Options of Algorithm 1.
@@ -47,6 +70,8 @@ pub enum Action {
     Fed,
     /// Weights drawn and rescaled; the output statistics before rescaling.
     Initialised {
+        /// The weight basis used (`elwise` when a data-driven one fell back).
+        basis: String,
         /// Mean over channels of the raw per-channel means.
         raw_mean: f64,
         /// Mean over channels of the raw per-channel standard deviations.
@@ -256,6 +281,41 @@ fn scale_weights(layer: &Layer, w: &mut Tensor, a: &[f32]) {
     }
 }
 
+/// Fills `w` with a data-driven basis computed from the layer's input patches (all groups), or
+/// says why it cannot.
+fn draw_basis(
+    layer: &Layer,
+    bottoms: &[Tensor],
+    w: &mut Tensor,
+    basis: crate::bases::Basis,
+    fast: bool,
+    opts: &InitOptions,
+    rng: &mut Rng,
+) -> std::result::Result<(), String> {
+    use crate::bases;
+    let (dim, groups) =
+        bases::layout(layer).ok_or("data-driven bases are for Convolution and InnerProduct")?;
+    let n_out = match layer {
+        Layer::InnerProduct(ip) => ip.num_output,
+        _ => w.shape()[0],
+    } / groups;
+    let mut max_rows = (opts.stats_limit_bytes / (dim * 4)).max(1);
+    if fast {
+        max_rows = max_rows.min(bases::fast_samples(dim, n_out));
+    }
+    let inputs: Vec<&Tensor> = bottoms.iter().collect();
+    for g in 0..groups {
+        let (d, rows) = if basis == bases::Basis::Orthogonal {
+            (Vec::new(), 0)
+        } else {
+            bases::gather(layer, &inputs, g, max_rows, rng)
+        };
+        let rows_w = bases::weights(basis, &d, rows, dim, n_out, rng)?;
+        bases::place(layer, w, g, &rows_w);
+    }
+    Ok(())
+}
+
 /// Runs Algorithm 1 over the net with `nit` batches from `feeder`, writing into `params`.
 /// `progress` is called after each layer.
 pub fn initialize(
@@ -319,9 +379,28 @@ pub fn initialize(
                     Action::Skipped
                 } else {
                     let mut rng = root.fork(0x1000_0000 + i as u64);
+                    let mut used = WeightType::Elwise;
+                    if let WeightType::Data { basis, fast } = opts.weight_type {
+                        match draw_basis(
+                            layer,
+                            &walk.acts[node.bottoms[0]],
+                            &mut walk.params.blobs[i][0],
+                            basis,
+                            fast,
+                            opts,
+                            &mut rng,
+                        ) {
+                            Ok(()) => used = opts.weight_type,
+                            Err(why) => report.warnings.push(format!(
+                                "layer \"{}\": no {} basis ({why}); using elwise",
+                                node.name,
+                                opts.weight_type.name()
+                            )),
+                        }
+                    }
                     let blobs = &mut walk.params.blobs[i];
-                    match opts.weight_type {
-                        WeightType::Elwise => rng.fill_gaussian(blobs[0].data_mut(), 0.0, 1.0),
+                    if used == WeightType::Elwise {
+                        rng.fill_gaussian(blobs[0].data_mut(), 0.0, 1.0);
                     }
                     blobs.iter_mut().skip(1).for_each(|b| b.fill(0.0));
                     walk.run(i);
@@ -374,7 +453,7 @@ pub fn initialize(
                             node.name
                         ));
                     }
-                    Action::Initialised { raw_mean, raw_std, dead }
+                    Action::Initialised { basis: used.name(), raw_mean, raw_std, dead }
                 }
             }
             Layer::BatchNorm(bn) => {

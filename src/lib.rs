@@ -2,6 +2,7 @@
 //! Doersch, Donahue, Darrell, ICLR 2016) as a library; the binary lives in `main.rs`.
 
 pub mod app;
+pub mod bases;
 pub mod caffemodel;
 pub mod calibrate;
 pub mod cli;
@@ -14,6 +15,7 @@ pub mod io;
 pub mod json;
 pub mod kernels;
 pub mod layers;
+pub mod linalg;
 pub mod net;
 pub mod proto;
 pub mod prototxt;

@@ -539,8 +539,8 @@ fn init_rejects_bad_flags_and_files_without_writing() {
     let proto = data("all_layers.prototxt");
     let p = proto.to_str().unwrap();
     for (args, want) in [
-        (vec![p, o_s, "-t", "kmeans"], "not available in this version"),
         (vec![p, o_s, "-t", "gaussian"], "unknown type"),
+        (vec![p, o_s, "-t", "fast_orthogonal"], "unknown type"),
         (vec![p, o_s, "-cs", "--cs-draws", "0"], "--cs-draws"),
         (vec![p, o_s, "-nit", "0"], "-nit"),
         (vec![p, o_s, "-bs", "x"], "-bs: invalid value"),
@@ -765,4 +765,32 @@ fn without_d_the_imagedata_list_of_the_prototxt_is_used() {
     assert!(stdout(&o).contains("3 images listed in"), "{}", stdout(&o));
     assert!(!stderr(&o).contains("synthetic"));
     std::fs::remove_dir_all(dir).unwrap();
+}
+
+#[test]
+fn data_driven_bases_initialise_cifar10_with_unit_statistics() {
+    let (Some(dir), Some(glob)) = (models(), images()) else { return };
+    let proto = dir.join("cifar10_quick.prototxt");
+    for t in ["pca", "zca", "kmeans", "rand", "orthogonal", "fast_kmeans", "fast_pca"] {
+        init_and_verify(&proto, Some(&glob), &["-t", t], 16, 8, 1.0);
+    }
+    // Same seed, same bytes, for a type that draws random numbers along the way.
+    let d = tmp_dir("kmeans");
+    let (a, b) = (d.join("a.caffemodel"), d.join("b.caffemodel"));
+    for out in [&a, &b] {
+        let o = run(&[
+            proto.to_str().unwrap(),
+            out.to_str().unwrap(),
+            "-d",
+            &glob,
+            "-t",
+            "kmeans",
+            "-nit",
+            "4",
+            "-q",
+        ]);
+        assert!(o.status.success(), "{}", stderr(&o));
+    }
+    assert_eq!(std::fs::read(&a).unwrap(), std::fs::read(&b).unwrap());
+    std::fs::remove_dir_all(d).unwrap();
 }
