@@ -130,7 +130,14 @@ pub fn run_init(a: &InitArgs) -> Result<()> {
         let last = cs.history.last().map_or(0.0, Rates::spread);
         let line = format!(
             "{} after {} iterations in {:.1} s: change rates within {:.1} % of their geometric mean",
-            if cs.converged { "converged" } else { "stopped (not converged)" },
+            if cs.converged {
+                "converged"
+            } else if cs.stalled {
+                "stopped, no longer improving (per-layer scales cannot equalise these rates: \
+                 parallel multi-layer branches keep the product of their rates fixed)"
+            } else {
+                "stopped after the iteration limit (not converged)"
+            },
             cs.history.len(),
             t.elapsed().as_secs_f64(),
             100.0 * (last.exp() - 1.0)

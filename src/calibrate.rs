@@ -62,6 +62,8 @@ pub struct CsReport {
     pub history: Vec<Rates>,
     /// Whether the 1 % criterion was met.
     pub converged: bool,
+    /// Whether it stopped early because the spread stopped shrinking.
+    pub stalled: bool,
     /// Warnings (output std drift).
     pub warnings: Vec<String>,
 }
@@ -216,6 +218,17 @@ pub fn calibrate(
         if done {
             report.converged = true;
             break;
+        }
+        // Stalled: the spread has not shrunk by 10 % over the last three measurements. On nets
+        // with parallel multi-layer branches (GoogLeNet) per-layer scales cannot equalise every
+        // rate: scaling a branch's layers leaves the product of their rates unchanged.
+        let h = &report.history;
+        if h.len() >= 4 {
+            let recent = h[h.len() - 3..].iter().map(Rates::spread).fold(f64::INFINITY, f64::min);
+            if recent > 0.9 * h[h.len() - 4].spread() {
+                report.stalled = true;
+                break;
+            }
         }
         // Rescale layer by layer on batch 0, moving each bias with the change of its input.
         feeder.fill(net, &mut ws, 0)?;
