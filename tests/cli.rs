@@ -794,3 +794,14 @@ fn data_driven_bases_initialise_cifar10_with_unit_statistics() {
     assert_eq!(std::fs::read(&a).unwrap(), std::fs::read(&b).unwrap());
     std::fs::remove_dir_all(d).unwrap();
 }
+
+#[test]
+fn data_driven_bases_initialise_alexnet_conv_layers_with_unit_statistics() {
+    let (Some(dir), Some(glob)) = (models(), images()) else { return };
+    let proto = dir.join("bvlc_alexnet_deploy.prototxt");
+    // 8 images: conv1–conv5 get their basis; the fully connected layers have fewer patches
+    // than outputs and fall back to elwise (checked too).
+    for t in ["kmeans", "pca", "zca", "rand", "orthogonal"] {
+        init_and_verify(&proto, Some(&glob), &["-t", t], 8, 1, 1.0);
+    }
+}
