@@ -101,6 +101,16 @@ impl ConvParams {
         (padded >= extent).then(|| (padded - extent) / stride + 1)
     }
 
+    /// The kernel geometry for one image of `channels` × `input` (the layer's own geometry for
+    /// a convolution; for a deconvolution, the deconvolution's input).
+    pub fn geom(&self, channels: usize, input: (usize, usize)) -> ConvGeom {
+        ConvGeom::new(channels, input.0, input.1, self.num_output, self.kernel.0, self.kernel.1)
+            .with_stride(self.stride.0, self.stride.1)
+            .with_pad(self.pad.0, self.pad.1)
+            .with_dilation(self.dilation.0, self.dilation.1)
+            .with_group(self.group)
+    }
+
     /// Checks that every bottom has the first bottom's shape (Caffe applies one weight set to
     /// each bottom).
     pub fn check_same_bottoms(bottoms: &[Shape]) -> Result<()> {
@@ -175,18 +185,7 @@ impl Convolution {
 impl Convolution {
     /// The kernel geometry for one image.
     pub fn geom(&self) -> ConvGeom {
-        ConvGeom::new(
-            self.channels,
-            self.input.0,
-            self.input.1,
-            self.p.num_output,
-            self.p.kernel.0,
-            self.p.kernel.1,
-        )
-        .with_stride(self.p.stride.0, self.p.stride.1)
-        .with_pad(self.p.pad.0, self.p.pad.1)
-        .with_dilation(self.p.dilation.0, self.p.dilation.1)
-        .with_group(self.p.group)
+        self.p.geom(self.channels, self.input)
     }
 
     /// y_i = conv(x_i, W) + b for every bottom i.

@@ -76,18 +76,7 @@ impl Deconvolution {
 impl Deconvolution {
     /// The kernel geometry (of the deconvolution itself) for one image.
     pub fn geom(&self) -> ConvGeom {
-        ConvGeom::new(
-            self.channels,
-            self.input.0,
-            self.input.1,
-            self.p.num_output,
-            self.p.kernel.0,
-            self.p.kernel.1,
-        )
-        .with_stride(self.p.stride.0, self.p.stride.1)
-        .with_pad(self.p.pad.0, self.p.pad.1)
-        .with_dilation(self.p.dilation.0, self.p.dilation.1)
-        .with_group(self.p.group)
+        self.p.geom(self.channels, self.input)
     }
 
     /// y_i = deconv(x_i, W) + b for every bottom i.
