@@ -27,6 +27,9 @@ pub enum Basis {
 /// Gaussian weights (an n³ decomposition of e.g. AlexNet fc6's 9216 inputs would dominate the run).
 pub const MAX_DIM: usize = 4096;
 
+/// Largest n_out²·dim of an orthonormal basis built by QR (about a second of work).
+pub const MAX_QR_WORK: f64 = 2e9;
+
 /// Patches per layer group at most with `fast_` (the full variants use all that fit in
 /// `--mem-limit`): fewer samples make the covariance, and k-means, cheaper and noisier.
 pub fn fast_samples(dim: usize, n_out: usize) -> usize {
@@ -124,6 +127,10 @@ pub fn weights(
     rng: &mut Rng,
 ) -> Result<Vec<f64>, String> {
     if basis == Basis::Orthogonal {
+        // Gram–Schmidt costs n_out²·dim: AlexNet's fc6 (4096 × 9216) would take minutes.
+        if (n_out * n_out) as f64 * dim as f64 > MAX_QR_WORK {
+            return Err(format!("a {n_out}×{dim} orthonormal basis is too large to build here"));
+        }
         return Ok(orthonormal(n_out, dim, rng));
     }
     if n_out > dim {
@@ -298,5 +305,8 @@ mod tests {
             .unwrap_err()
             .contains("exceed"));
         assert_eq!(weights(Basis::Orthogonal, &[], 0, 4, 3, &mut rng).unwrap().len(), 12);
+        assert!(weights(Basis::Orthogonal, &[], 0, 9216, 4096, &mut rng)
+            .unwrap_err()
+            .contains("too large"));
     }
 }
