@@ -2,8 +2,8 @@
 //! or a second bottom.
 
 use super::scale::Broadcast;
-use super::{canonical_axis, check_arity, fmt_shape, Layer, Setup, Shape};
-use crate::error::{Error, Result};
+use super::{check_arity, Layer, Setup, Shape};
+use crate::error::Result;
 use crate::kernels::eltwise::scale_channels_backward;
 use crate::kernels::eltwise::{scale_channels_forward, scale_channels_forward_inplace};
 use crate::proto::caffe::LayerParameter;
@@ -24,24 +24,7 @@ impl Bias {
         check_arity(lp, (1, 2), (1, 1))?;
         let p = lp.bias_param.clone().unwrap_or_default();
         let b = &bottoms[0];
-        let (axis, operand) = if bottoms.len() == 2 {
-            let s = &bottoms[1];
-            let axis = if b.is_empty() {
-                0
-            } else {
-                canonical_axis(p.axis(), b.len(), "bias_param.axis")?
-            };
-            if axis + s.len() > b.len() || b[axis..axis + s.len()] != s[..] {
-                return Err(Error::input(format!(
-                    "bias bottom {} does not match bottom {} at axis {axis}",
-                    fmt_shape(s),
-                    fmt_shape(b)
-                )));
-            }
-            (axis, s.clone())
-        } else {
-            Broadcast::operand_shape(b, p.axis(), p.num_axes(), "bias_param")?
-        };
+        let (axis, operand) = Broadcast::operand(bottoms, p.axis(), p.num_axes(), "bias_param")?;
         let from_bottom = bottoms.len() == 2;
         let params = if from_bottom { vec![] } else { vec![operand.clone()] };
         let layer = Bias { bcast: Broadcast::new(b, axis, &operand), from_bottom };

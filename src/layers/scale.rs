@@ -46,6 +46,30 @@ impl Broadcast {
         Ok((axis, bottom[axis..end].to_vec()))
     }
 
+    /// The operand's axis and shape: the second bottom's (checked to line up with the first
+    /// bottom at `axis`), or `axis`/`num_axes` of the first bottom when there is one bottom.
+    pub fn operand(
+        bottoms: &[Shape],
+        axis: i32,
+        num_axes: i32,
+        what: &str,
+    ) -> Result<(usize, Shape)> {
+        let b = &bottoms[0];
+        let Some(s) = bottoms.get(1) else {
+            return Broadcast::operand_shape(b, axis, num_axes, what);
+        };
+        let axis =
+            if b.is_empty() { 0 } else { canonical_axis(axis, b.len(), &format!("{what}.axis"))? };
+        if axis + s.len() > b.len() || b[axis..axis + s.len()] != s[..] {
+            return Err(Error::input(format!(
+                "{what}: second bottom {} does not match bottom {} at axis {axis}",
+                fmt_shape(s),
+                fmt_shape(b)
+            )));
+        }
+        Ok((axis, s.clone()))
+    }
+
     /// Counts for an operand of shape `operand` starting at `axis` of `bottom`.
     pub fn new(bottom: &[usize], axis: usize, operand: &[usize]) -> Broadcast {
         Broadcast {
@@ -73,24 +97,7 @@ impl Scale {
         check_arity(lp, (1, 2), (1, 1))?;
         let p = lp.scale_param.clone().unwrap_or_default();
         let b = &bottoms[0];
-        let (axis, operand) = if bottoms.len() == 2 {
-            let s = &bottoms[1];
-            let axis = if b.is_empty() {
-                0
-            } else {
-                canonical_axis(p.axis(), b.len(), "scale_param.axis")?
-            };
-            if axis + s.len() > b.len() || b[axis..axis + s.len()] != s[..] {
-                return Err(Error::input(format!(
-                    "scale bottom {} does not match bottom {} at axis {axis}",
-                    fmt_shape(s),
-                    fmt_shape(b)
-                )));
-            }
-            (axis, s.clone())
-        } else {
-            Broadcast::operand_shape(b, p.axis(), p.num_axes(), "scale_param")?
-        };
+        let (axis, operand) = Broadcast::operand(bottoms, p.axis(), p.num_axes(), "scale_param")?;
         let from_bottom = bottoms.len() == 2;
         let mut params = Vec::new();
         if !from_bottom {
