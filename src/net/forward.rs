@@ -17,11 +17,22 @@ pub struct Workspace {
     /// Compute the diffs of the net's inputs too (off by default: nothing reads them, and for
     /// a first convolution they cost as much as its forward pass).
     pub input_diffs: bool,
+    /// Per blob: written by an input layer (its diff is never needed).
+    from_input: Vec<bool>,
     /// Forward state by node.
     pub states: Vec<LayerState>,
     /// One deterministic random stream per node (Dropout masks).
     rngs: Vec<Rng>,
     scratch: Vec<f32>,
+}
+
+/// Per blob, whether an input layer writes it.
+fn from_input(net: &Net) -> Vec<bool> {
+    let mut v = vec![false; net.blobs.len()];
+    for n in net.nodes.iter().filter(|n| matches!(n.layer, crate::layers::Layer::Input(_))) {
+        n.tops.iter().for_each(|&t| v[t] = true);
+    }
+    v
 }
 
 impl Workspace {
@@ -32,6 +43,7 @@ impl Workspace {
             blobs: net.blobs.iter().map(|b| Tensor::zeros(&b.shape)).collect(),
             diffs: Vec::new(),
             input_diffs: false,
+            from_input: from_input(net),
             states: vec![LayerState::default(); net.nodes.len()],
             rngs: (0..net.nodes.len()).map(|i| root.fork(i as u64)).collect(),
             scratch: Vec::new(),
@@ -46,6 +58,7 @@ impl Workspace {
             blobs: vec![Tensor::default(); net.blobs.len()],
             diffs: Vec::new(),
             input_diffs: false,
+            from_input: from_input(net),
             states: vec![LayerState::default(); net.nodes.len()],
             rngs: (0..net.nodes.len()).map(|i| root.fork(i as u64)).collect(),
             scratch: Vec::new(),
@@ -136,12 +149,8 @@ impl Workspace {
         let top_diffs: Vec<&Tensor> =
             if in_place { Vec::new() } else { node.tops.iter().map(|&t| &self.diffs[t]).collect() };
         // Bottoms fed by input layers need no diff.
-        let need_bottom_diff = self.input_diffs
-            || node.bottoms.iter().any(|&b| {
-                !net.nodes.iter().any(|n| {
-                    matches!(n.layer, crate::layers::Layer::Input(_)) && n.tops.contains(&b)
-                })
-            });
+        let need_bottom_diff =
+            self.input_diffs || node.bottoms.iter().any(|&b| !self.from_input[b]);
         let mut cx = Ctx { scratch: &mut self.scratch, rng: &mut self.rngs[i], need_bottom_diff };
         node.layer.backward(
             &bottoms,
